@@ -1,0 +1,83 @@
+"""Static analysis of one (model, input size): params, MACs under named conventions, CIO, MoC,
+peak activation memory. Counted on the meta device, so a 1024x2048 analysis costs a forward's
+worth of Python dispatch, not of arithmetic; cached per (model, arguments, size, batch)."""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from ..zoo import create_model
+from .counters import count_on_meta
+
+CONVENTIONS = {
+    "macs": "fvcore FlopCountAnalysis.total() convention: one multiply-accumulate = 1",
+    "gflops": "papers' GFLOPs = MACs/1e9 by 2020 ptflops module hooks (conv+bias, BN, "
+              "activations, pooling; functional interpolate not counted)",
+    "cio": "FASSD eq. (2) over nn.Conv2d layers, elements (not bytes)",
+    "moc": "FASSD eq. (1): conv MACs / CIO",
+    "peak_activation_mb": "most MiB of tensors alive at once in one forward (input included, "
+                          "weights excluded), float32",
+}
+
+
+@dataclass(frozen=True)
+class AnalysisRecord:
+    model: str
+    input_hw: tuple[int, int]
+    batch: int
+    params: int
+    macs: int
+    gflops: float
+    macs_paper: int
+    conv_macs: int
+    cio: int
+    moc: float
+    peak_activation_mb: float
+    output_shape: tuple[int, ...]
+    macs_by_op: dict = field(default_factory=dict)
+    unsupported_ops: dict = field(default_factory=dict)
+    conventions: dict = field(default_factory=lambda: dict(CONVENTIONS))
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["input_hw"] = list(self.input_hw)
+        d["output_shape"] = list(self.output_shape)
+        return d
+
+
+def analyze(model: str | nn.Module, size: tuple[int, int], batch: int = 1,
+            **model_args) -> AnalysisRecord:
+    """Analyse a registered model by name (built on the meta device) or a module you pass."""
+    if isinstance(model, nn.Module):
+        return _analyze_module(model, type(model).__name__, tuple(size), batch)
+    key = json.dumps(model_args, sort_keys=True, default=str)
+    return _analyze_named(model, key, tuple(int(s) for s in size), int(batch))
+
+
+@functools.lru_cache(maxsize=1024)
+def _analyze_named(name: str, args_key: str, size: tuple[int, int], batch: int) -> AnalysisRecord:
+    args = json.loads(args_key)
+    with torch.device("meta"):
+        model = create_model(name, **args)
+    return _analyze_module(model, name, size, batch)
+
+
+def _analyze_module(model: nn.Module, name: str, size, batch: int) -> AnalysisRecord:
+    if next(model.parameters(), torch.empty(0, device="meta")).device.type != "meta":
+        import copy
+        model = copy.deepcopy(model).to("meta")
+    model.eval()
+    counts = count_on_meta(model, (batch, 3, *size))
+    params = sum(p.numel() for p in model.parameters())
+    return AnalysisRecord(
+        model=name, input_hw=tuple(size), batch=batch, params=params, macs=counts["macs"],
+        gflops=counts["macs_paper"] / 1e9, macs_paper=counts["macs_paper"],
+        conv_macs=counts["conv_macs"], cio=counts["cio"],
+        moc=counts["conv_macs"] / counts["cio"] if counts["cio"] else float("nan"),
+        peak_activation_mb=counts["peak_activation_bytes"] / 2**20,
+        output_shape=counts["output_shape"], macs_by_op=counts["macs_by_op"],
+        unsupported_ops=counts["unsupported_ops"])

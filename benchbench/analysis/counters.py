@@ -1,0 +1,197 @@
+"""Static cost of one forward pass, counted on the meta device (no memory, no arithmetic).
+
+One pass gives every count, each under a named convention:
+
+* ``macs`` -- fvcore's convention (``FlopCountAnalysis.total()``: one multiply-accumulate = 1,
+  counts conv, BN, bilinear/nearest upsampling, adaptive average pooling, linear/matmul and
+  norms with fvcore's own formulas). fvcore traces with ``torch.jit`` and cannot trace on the meta
+  device, so its op handles are re-applied here to the aten ops seen by a ``TorchDispatchMode``;
+  ``tests/test_analysis.py`` checks the two agree exactly for every model in the zoo. Ops that
+  fvcore neither counts nor ignores are listed in ``unsupported_ops`` (never silently zero).
+* ``macs_paper`` / ``gflops`` -- the papers' "GFLOPs": 2020-era ptflops module hooks (conv MACs
+  plus bias, 1 per element for ReLU/PReLU, 2 for affine BatchNorm, input elements for pooling;
+  functional ``F.interpolate`` not counted). This reproduces every FASSD-Net figure to the
+  printed decimal (ARCHITECTURES.md §1, "GFLOPs convention"). gflops = macs_paper / 1e9.
+* ``conv_macs`` and ``cio`` -- ``nn.Conv2d`` layers only; CIO is FASSD eq. (2):
+  sum_l c_in*h_in*w_in + c_out*h_out*w_out; ``moc`` = conv_macs / cio, FASSD eq. (1).
+* ``peak_activation_bytes`` -- the most bytes of tensors alive at once during the forward
+  (the input plus every op output that is not a view; weights excluded), simulated by watching
+  when each meta tensor is freed.
+"""
+from __future__ import annotations
+
+import math
+import weakref
+from collections import Counter
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+try:  # fvcore's own list of ops it deliberately ignores
+    from fvcore.nn.jit_analysis import _IGNORED_OPS as _FVCORE_IGNORED
+except ImportError:  # pragma: no cover - fvcore is a hard dependency; keep analysis importable
+    _FVCORE_IGNORED = set()
+
+# aten ops that only exist below the jit tracer (views, copies, decomposition glue); jit-level
+# fvcore never sees them, so they are neither counted nor reported.
+_DISPATCH_ONLY = {"view", "_unsafe_view", "t", "alias", "as_strided", "unsqueeze", "squeeze",
+                  "expand", "slice", "select", "detach", "_to_copy", "clone", "empty_like",
+                  "_reshape_alias", "split", "split_with_sizes", "unbind", "lift_fresh",
+                  "transpose", "permute", "contiguous", "cat", "sym_size", "zeros_like"}
+# dispatch names whose jit-level (fvcore) name differs
+_JIT_NAME = {"_prelu_kernel": "prelu", "_adaptive_avg_pool2d": "adaptive_avg_pool2d",
+             "convolution": "_convolution", "conv1d": "_convolution", "conv2d": "_convolution",
+             "conv3d": "_convolution", "grid_sampler_2d": "grid_sampler",
+             "_native_batch_norm_legit_no_training": "batch_norm",
+             "native_batch_norm": "batch_norm", "cudnn_batch_norm": "batch_norm",
+             "native_layer_norm": "layer_norm", "native_group_norm": "group_norm"}
+
+
+def _numel(shape) -> int:
+    return math.prod(int(s) for s in shape)
+
+
+def _fvcore_conv(args, out):
+    x, w = args[0], args[1]
+    transposed = len(args) > 7 and bool(args[6])  # aten.convolution; aten.conv2d has no flag
+    spatial = (x.shape if transposed else out.shape)[2:]
+    return {"conv": x.shape[0] * _numel(w.shape) * _numel(spatial)}
+
+
+def _fvcore_norm(args, out, affine_index: int, per_elem: int):
+    affine = len(args) > affine_index and args[affine_index] is not None
+    return _numel(args[0].shape) * (per_elem + 1 if affine else per_elem)
+
+
+_FVCORE_HANDLES = {
+    "_convolution": _fvcore_conv,
+    "batch_norm": lambda a, o: _fvcore_norm(a, o, 1, 1),  # eval mode: 1/elem, +1 if affine
+    "layer_norm": lambda a, o: _fvcore_norm(a, o, 2, 4),
+    "group_norm": lambda a, o: _fvcore_norm(a, o, 2, 4),
+    "upsample_bilinear2d": lambda a, o: 4 * o.numel(),
+    "upsample_nearest2d": lambda a, o: o.numel(),
+    "adaptive_avg_pool2d": lambda a, o: a[0].numel(),
+    "grid_sampler": lambda a, o: 4 * o.numel(),
+    "addmm": lambda a, o: a[1].shape[0] * a[1].shape[1] * a[2].shape[1],
+    "mm": lambda a, o: a[0].numel() * a[1].shape[-1],
+    "bmm": lambda a, o: a[0].shape[0] * a[0].shape[1] * a[0].shape[2] * a[1].shape[2],
+}
+
+
+class _FvcoreAndMemoryMode(TorchDispatchMode):
+    """Counts fvcore-convention MACs per aten op and tracks live activation bytes."""
+
+    def __init__(self, input_bytes: int):
+        super().__init__()
+        self.by_op: Counter = Counter()
+        self.unsupported: Counter = Counter()
+        self.live = input_bytes
+        self.peak = input_bytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func._schema.name.split("::")[-1]
+        jit_name = _JIT_NAME.get(name, name)
+        first = out[0] if isinstance(out, (tuple, list)) else out
+        handle = _FVCORE_HANDLES.get(jit_name)
+        if handle is not None:
+            counted = handle(args, first)
+            for key, value in (counted.items() if isinstance(counted, dict) else
+                               [(jit_name, counted)]):
+                self.by_op[key] += int(value)
+        elif (f"aten::{jit_name}" not in _FVCORE_IGNORED and name not in _DISPATCH_ONLY
+              and not (name.endswith("_") and f"aten::{name[:-1]}" in _FVCORE_IGNORED)):
+            self.unsupported[f"aten::{jit_name}"] += 1
+        self._track(func, args, first)
+        return out
+
+    def _track(self, func, args, out) -> None:
+        if not isinstance(out, torch.Tensor) or out._is_view():
+            return
+        if any(out is a for a in args):  # in-place op: no new storage
+            return
+        nbytes = out.numel() * out.element_size()
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(out, self._free, nbytes)
+
+    def _free(self, nbytes: int) -> None:
+        self.live -= nbytes
+
+
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.PReLU, nn.ELU, nn.LeakyReLU)
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
+class _ModuleHooks:
+    """ptflops-2020 module hooks (the papers' convention) plus conv-only MACs and CIO."""
+
+    def __init__(self, model: nn.Module):
+        self.paper = 0
+        self.conv_macs = 0
+        self.cio = 0
+        self.handles = [m.register_forward_hook(self._hook) for m in model.modules()
+                        if not list(m.children())]
+
+    def _hook(self, module, inputs, output):
+        x = inputs[0]
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            positions = output.shape[0] * _numel(output.shape[2:])
+            macs = positions * _numel(module.kernel_size) * module.in_channels * (
+                module.out_channels // module.groups)
+            self.paper += macs + (module.out_channels * positions if module.bias is not None else 0)
+            if isinstance(module, nn.Conv2d):
+                self.conv_macs += macs
+                self.cio += x.numel() + output.numel()
+        elif isinstance(module, _ACTIVATIONS):
+            self.paper += output.numel()
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+            self.paper += x.numel() * (2 if module.affine else 1)
+        elif isinstance(module, _POOLS):
+            self.paper += x.numel()
+        elif isinstance(module, nn.Linear):
+            self.paper += x.numel() * module.out_features
+        elif isinstance(module, nn.Upsample):
+            self.paper += output.numel()
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def count_on_meta(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
+    """Run ``model`` (already on the meta device, eval mode) once on a meta input of
+    ``input_shape`` and return every count described in the module docstring."""
+    x = torch.empty(input_shape, device="meta")
+    hooks = _ModuleHooks(model)
+    mode = _FvcoreAndMemoryMode(x.numel() * x.element_size())
+    try:
+        with torch.inference_mode(), mode:
+            out = model(x)
+            out_shape = tuple(out.shape)
+            del out
+    finally:
+        hooks.remove()
+    return {
+        "output_shape": out_shape,
+        "macs": sum(mode.by_op.values()),
+        "macs_by_op": dict(mode.by_op),
+        "unsupported_ops": dict(mode.unsupported),
+        "macs_paper": hooks.paper,
+        "conv_macs": hooks.conv_macs,
+        "cio": hooks.cio,
+        "peak_activation_bytes": mode.peak,
+    }
+
+
+def fvcore_reference(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, dict]:
+    """fvcore itself on a real CPU forward (slow at large sizes; used to check ``count_on_meta``).
+    Returns (total, unsupported op counts)."""
+    from fvcore.nn import FlopCountAnalysis
+
+    with torch.no_grad():
+        analysis = FlopCountAnalysis(model.eval(), torch.zeros(input_shape))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        analysis.tracer_warnings("none")
+        return int(analysis.total()), dict(analysis.unsupported_ops())

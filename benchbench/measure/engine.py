@@ -1,0 +1,158 @@
+"""The timing engine: warm-up, synchronisation, the clock, and the stopping rule.
+
+Two protocols, recorded with every result:
+
+* ``paper`` -- what the official FASSD-Net ``eval_fps.py`` does: cudnn.benchmark on, warm-up,
+  then N forwards between two device synchronisations; FPS = N / elapsed. One number, no
+  distribution (per-iteration timing would add syncs the papers did not have).
+* ``robust`` -- every iteration timed on the device (CUDA events; ``perf_counter`` on CPU, where
+  a forward is synchronous), summarised as mean / p50 / p90 / p99 / std with a 95% CI of the
+  median; stops once the CI half-width is under ``target_ci_rel`` of the median (after at least
+  ``min_iterations``), or when ``max_time_s`` or ``max_iterations`` is reached -- the record says
+  which.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from ..stats import LatencyStats
+
+PROTOCOLS = ("paper", "robust")
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    protocol: str = "robust"
+    warmup: int = 10                 # warm-up forwards (at least this many) ...
+    warmup_s: float = 0.0            # ... and at least this long
+    iterations: int = 1000           # paper: the N timed forwards
+    min_iterations: int = 20         # robust: never stop before
+    max_iterations: int = 100_000    # robust: never run more
+    max_time_s: float = 30.0         # robust: time budget of the timed phase
+    target_ci_rel: float = 0.01      # robust: stop when CI95(median) half-width <= this * median
+    threads: int | None = None       # CPU threads (torch.set_num_threads); None = torch default
+    include_transfer: bool = False   # copy the frame host->device inside every timed forward
+    cudnn_benchmark: bool = True
+    keep_samples: int = 10_000       # raw per-iteration samples kept in the record
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TimingResult:
+    protocol: str
+    iterations: int
+    elapsed_s: float
+    fps: float
+    latency_ms_mean: float
+    stats: LatencyStats | None       # robust only
+    samples_ms: list[float]
+    stop_reason: str
+    warmup_iterations: int
+    warmup_s: float
+    sync: str
+
+    def metrics(self) -> dict:
+        m = {"fps": self.fps, "latency_ms_mean": self.latency_ms_mean,
+             "iterations": self.iterations, "timed_s": self.elapsed_s}
+        if self.stats is not None:
+            s = self.stats
+            m.update(latency_ms_p50=s.p50_ms, latency_ms_p90=s.p90_ms, latency_ms_p99=s.p99_ms,
+                     latency_ms_std=s.std_ms, latency_ms_min=s.min_ms, latency_ms_max=s.max_ms,
+                     latency_ci95_ms=list(s.ci95_p50_ms), fps_p50=1000.0 / s.p50_ms)
+        return m
+
+
+def _sync_method(device: torch.device, protocol: str) -> str:
+    if device.type == "cuda":
+        return "cuda_events" if protocol == "robust" else "cuda_synchronize"
+    return "perf_counter (CPU forward is synchronous)"
+
+
+def warm_up(backend, cfg: TimingConfig) -> tuple[int, float]:
+    start = time.perf_counter()
+    n = 0
+    while n < cfg.warmup or time.perf_counter() - start < cfg.warmup_s:
+        backend.run()
+        n += 1
+    backend.sync()
+    return n, time.perf_counter() - start
+
+
+def time_paper(backend, n: int) -> float:
+    """N forwards between two synchronisations; returns elapsed seconds."""
+    backend.sync()
+    start = time.perf_counter()
+    for _ in range(n):
+        backend.run()
+    backend.sync()
+    return time.perf_counter() - start
+
+
+def _time_chunk_cpu(backend, n: int) -> list[float]:
+    out = []
+    clock = time.perf_counter
+    for _ in range(n):
+        t0 = clock()
+        backend.run()
+        out.append((clock() - t0) * 1000.0)
+    return out
+
+
+def _time_chunk_cuda(backend, n: int) -> list[float]:
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+              for _ in range(n)]
+    for start, end in events:
+        start.record()
+        backend.run()
+        end.record()
+    backend.sync()
+    return [start.elapsed_time(end) for start, end in events]
+
+
+def time_robust(backend, device: torch.device, cfg: TimingConfig) -> tuple[list[float], str]:
+    chunk_fn = _time_chunk_cuda if device.type == "cuda" else _time_chunk_cpu
+    samples: list[float] = []
+    start = time.perf_counter()
+    chunk = max(1, min(cfg.min_iterations, 50))
+    while True:
+        samples += chunk_fn(backend, min(chunk, cfg.max_iterations - len(samples)))
+        spent = time.perf_counter() - start
+        if len(samples) >= cfg.max_iterations:
+            return samples, "max_iterations"
+        if len(samples) >= cfg.min_iterations:
+            if LatencyStats.from_samples(samples).ci95_half_width_rel <= cfg.target_ci_rel:
+                return samples, "ci_target"
+            if spent >= cfg.max_time_s:
+                return samples, "time_budget"
+        # size the next chunk to about a quarter second of work, so the rule is checked often
+        per_iter = spent / len(samples)
+        chunk = int(max(1, min(1000, 0.25 / per_iter if per_iter > 0 else 1000)))
+
+
+def measure(backend, device: torch.device, cfg: TimingConfig) -> TimingResult:
+    """Warm up and time ``backend`` (already prepared) under ``cfg``."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    prev_benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+    try:
+        with torch.inference_mode():
+            n_warm, warm_s = warm_up(backend, cfg)
+            sync = _sync_method(device, cfg.protocol)
+            if cfg.protocol == "paper":
+                elapsed = time_paper(backend, cfg.iterations)
+                return TimingResult("paper", cfg.iterations, elapsed, cfg.iterations / elapsed,
+                                    elapsed / cfg.iterations * 1000.0, None, [],
+                                    "fixed_iterations", n_warm, warm_s, sync)
+            samples, reason = time_robust(backend, device, cfg)
+    finally:
+        torch.backends.cudnn.benchmark = prev_benchmark
+    stats = LatencyStats.from_samples(samples)
+    elapsed = sum(samples) / 1000.0
+    return TimingResult("robust", len(samples), elapsed, len(samples) / elapsed, stats.mean_ms,
+                        stats, samples[: cfg.keep_samples], reason, n_warm, warm_s, sync)

@@ -1,0 +1,61 @@
+"""Power samplers run beside the timer. Interface:
+
+    PowerSampler: name; rate_hz; unavailable_reason() -> str | None; start(); stop() -> PowerTrace
+
+``auto`` picks the first sampler in ``SAMPLERS`` that can run here; with none available the
+cell records ``power_sampler: "none"`` and ``power_unavailable: <reason>`` and nothing else
+changes. Energy is integrated from a ``PowerTrace`` in exactly one place: ``PowerTrace.energy_j``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PowerTrace:
+    t_s: list[float] = field(default_factory=list)
+    power_w: list[float] = field(default_factory=list)
+
+    def energy_j(self) -> float:
+        """Trapezoidal integral of power over time."""
+        return sum((self.t_s[i] - self.t_s[i - 1]) * (self.power_w[i] + self.power_w[i - 1]) / 2
+                   for i in range(1, len(self.t_s)))
+
+    def mean_w(self) -> float | None:
+        span = self.t_s[-1] - self.t_s[0] if len(self.t_s) > 1 else 0.0
+        return self.energy_j() / span if span > 0 else None
+
+
+class PowerSampler(Protocol):
+    name: str
+
+    def unavailable_reason(self) -> str | None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> PowerTrace: ...
+
+
+# Concrete samplers (NVML, tegrastats, RAPL) register here, most specific first.
+SAMPLERS: dict[str, type] = {}
+
+
+def resolve_sampler(name: str) -> tuple[PowerSampler | None, str | None]:
+    """(sampler, None) when one can run, else (None, reason)."""
+    if name == "none":
+        return None, "power sampling not requested (power.sampler: none)"
+    candidates = list(SAMPLERS.items()) if name == "auto" else [(name, SAMPLERS.get(name))]
+    reasons = []
+    for key, cls in candidates:
+        if cls is None:
+            reasons.append(f"{key}: not available in this build")
+            continue
+        sampler = cls()
+        reason = sampler.unavailable_reason()
+        if reason is None:
+            return sampler, None
+        reasons.append(f"{key}: {reason}")
+    return None, "unavailable: " + ("; ".join(reasons) if reasons else
+                                    "no power sampler is implemented for this machine yet "
+                                    "(NVML, tegrastats and RAPL samplers are planned)")

@@ -1,0 +1,314 @@
+"""Suite files: load YAML, validate all of it up front, and hold it as frozen dataclasses.
+
+Every problem becomes a ``SuiteError`` naming the file, the field path (``timing.warmup``,
+``models[2]``) and what is allowed; nothing here prints or exits.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from .errors import SuiteError, UnknownModel
+from .measure.backends import BACKENDS, PRECISIONS, BackendSpec, create_backend
+from .measure.engine import PROTOCOLS, TimingConfig
+from .targets import TARGETS
+from .zoo import list_models, model_card
+
+DEVICES = ("cpu", "cuda", "auto")
+SAMPLERS = ("none", "auto")
+
+
+def _cityscapes(heights):
+    return tuple((h, 2 * h) for h in heights)
+
+
+# Named grids. cityscapes-13: FASSD Fig. 6 sweep (H 256..1024 step 64, 1:2). cityscapes-10: the ten
+# sizes of Fig. 7 "from 256x512 to full resolution"; the paper does not list them, we read them as
+# the 64-step sweep up to 768 plus full resolution (every size the paper names is included).
+GRIDS = {
+    "cityscapes-13": _cityscapes(range(256, 1025, 64)),
+    "cityscapes-10": _cityscapes(list(range(256, 769, 64)) + [1024]),
+    "cityscapes-full": ((1024, 2048),),
+    "cityscapes-half": ((512, 1024),),
+    "camvid": ((720, 960),),
+}
+
+TOP_KEYS = ("name", "description", "target", "device", "models", "num_classes", "resolutions",
+            "batch_sizes", "backends", "timing", "power")
+REQUIRED = ("name", "models", "resolutions")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    args: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self.args)
+
+    @property
+    def label(self) -> str:
+        if not self.args:
+            return self.name
+        return self.name + "(" + ",".join(f"{k}={v}" for k, v in self.args) + ")"
+
+
+@dataclass(frozen=True)
+class PowerConfig:
+    sampler: str = "none"
+    interval_ms: int = 100
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: str
+    raw: dict
+    description: str
+    target: str | None
+    device: str
+    models: tuple[ModelSpec, ...]
+    num_classes: int
+    resolutions: tuple[tuple[int, int], ...]
+    resolutions_name: str | None
+    batch_sizes: tuple[int, ...]
+    backends: tuple[BackendSpec, ...]
+    timing: TimingConfig
+    power: PowerConfig
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise SuiteError(path, "", "no such file")
+    if p.is_dir():
+        raise SuiteError(path, "", "is a directory, not a suite file")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SuiteError(path, "", f"invalid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise SuiteError(path, "", "not a text file") from None
+    return suite_from_dict(raw, path)
+
+
+def suite_from_dict(raw, path: str = "<suite>") -> Suite:
+    v = _Validator(path)
+    if not isinstance(raw, dict):
+        raise SuiteError(path, "", f"a suite is a mapping of keys, got {_kind(raw)}")
+    v.keys(raw, TOP_KEYS, "")
+    for key in REQUIRED:
+        if key not in raw:
+            raise SuiteError(path, key, "is required")
+    device = v.choice(raw.get("device", "auto"), DEVICES, "device")
+    models = v.models(raw["models"])
+    grid_name, sizes = v.resolutions(raw["resolutions"], models)
+    backends = v.backends(raw.get("backends", [{"name": "eager", "precision": "fp32"}]), device)
+    return Suite(
+        name=v.string(raw["name"], "name"),
+        path=path,
+        raw=raw,
+        description=v.string(raw.get("description", ""), "description", allow_empty=True),
+        target=v.choice(raw["target"], tuple(TARGETS), "target") if "target" in raw else None,
+        device=device,
+        models=models,
+        num_classes=v.positive_int(raw.get("num_classes", 19), "num_classes"),
+        resolutions=sizes,
+        resolutions_name=grid_name,
+        batch_sizes=tuple(v.positive_int(b, f"batch_sizes[{i}]") for i, b in
+                          enumerate(v.nonempty_list(raw.get("batch_sizes", [1]), "batch_sizes"))),
+        backends=backends,
+        timing=v.timing(raw.get("timing", {})),
+        power=v.power(raw.get("power", {})),
+    )
+
+
+def _kind(value) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number", type(None): "nothing"}.get(type(value),
+                                                                             type(value).__name__)
+
+
+def _suggest(word: str, allowed) -> str | None:
+    close = difflib.get_close_matches(str(word), list(allowed), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+class _Validator:
+    def __init__(self, path: str):
+        self.path = path
+
+    def fail(self, field: str, message: str, hint: str | None = None):
+        raise SuiteError(self.path, field, message, hint)
+
+    def keys(self, mapping: dict, allowed, prefix: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                where = f"{prefix}.{key}" if prefix else str(key)
+                self.fail(where, f"unknown key; allowed: {', '.join(allowed)}",
+                          _suggest(key, allowed))
+
+    def mapping(self, value, field: str) -> dict:
+        if not isinstance(value, dict):
+            self.fail(field, f"must be a mapping, got {_kind(value)}")
+        return value
+
+    def string(self, value, field: str, allow_empty: bool = False) -> str:
+        if not isinstance(value, str) or (not value.strip() and not allow_empty):
+            self.fail(field, f"must be a non-empty string, got {_kind(value)}")
+        return value
+
+    def choice(self, value, allowed, field: str) -> str:
+        if value not in allowed:
+            self.fail(field, f"{value!r} is not one of: {', '.join(allowed)}",
+                      _suggest(value, allowed))
+        return value
+
+    def positive_int(self, value, field: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            self.fail(field, f"must be a positive integer, got {value!r}")
+        return value
+
+    def non_negative(self, value, field: str, integer: bool = False):
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+            what = "integer" if integer else "number"
+            self.fail(field, f"must be a non-negative {what}, got {value!r}")
+        return value
+
+    def nonempty_list(self, value, field: str) -> list:
+        if not isinstance(value, list):
+            self.fail(field, f"must be a list, got {_kind(value)}")
+        if not value:
+            self.fail(field, "must not be empty")
+        return value
+
+    def models(self, value) -> tuple[ModelSpec, ...]:
+        specs = []
+        for i, entry in enumerate(self.nonempty_list(value, "models")):
+            field = f"models[{i}]"
+            if isinstance(entry, dict):
+                self.keys(entry, ("name", "args"), field)
+                if "name" not in entry:
+                    self.fail(field, "a model entry needs a 'name'")
+                name, args = entry["name"], self.mapping(entry.get("args", {}), field + ".args")
+            else:
+                name, args = entry, {}
+            if not isinstance(name, str):
+                self.fail(field, f"a model name must be a string, got {_kind(name)}")
+            try:
+                card = model_card(name)
+            except UnknownModel:
+                self.fail(field, f"unknown model {name!r}", _suggest(name, list_models()))
+            for key in args:
+                if key not in card.defaults or key == "num_classes":
+                    allowed = ", ".join(k for k in card.defaults if k != "num_classes") or "none"
+                    self.fail(f"{field}.args.{key}", f"{name} takes no argument {key!r}; "
+                              f"allowed: {allowed} (num_classes is set suite-wide)")
+            specs.append(ModelSpec(name, tuple(sorted(args.items()))))
+        return tuple(specs)
+
+    def resolutions(self, value, models) -> tuple[str | None, tuple[tuple[int, int], ...]]:
+        if isinstance(value, str):
+            if value not in GRIDS:
+                self.fail("resolutions", f"unknown grid {value!r}; named grids: "
+                          f"{', '.join(GRIDS)}, or a list of [H, W]", _suggest(value, GRIDS))
+            name, sizes = value, GRIDS[value]
+        else:
+            name = None
+            sizes = tuple(self.size(s, f"resolutions[{i}]") for i, s in
+                          enumerate(self.nonempty_list(value, "resolutions")))
+        for i, (h, w) in enumerate(sizes):
+            for spec in models:
+                div = model_card(spec.name).size_divisor
+                if h % div or w % div:
+                    field = "resolutions" if name else f"resolutions[{i}]"
+                    self.fail(field, f"{h}x{w} is not a multiple of {div}, which {spec.name} "
+                              f"requires")
+        if len(set(sizes)) != len(sizes):
+            self.fail("resolutions", "lists the same size twice")
+        return name, tuple(sizes)
+
+    def size(self, value, field: str) -> tuple[int, int]:
+        if isinstance(value, str) and "x" in value:
+            parts = value.lower().split("x")
+            if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+                value = [int(parts[0]), int(parts[1])]
+        if not isinstance(value, list) or len(value) != 2:
+            self.fail(field, f"a size is [H, W] or 'HxW', got {value!r}")
+        h, w = value
+        return (self.positive_int(h, field + "[0]"), self.positive_int(w, field + "[1]"))
+
+    def backends(self, value, device: str) -> tuple[BackendSpec, ...]:
+        specs = []
+        for i, entry in enumerate(self.nonempty_list(value, "backends")):
+            field = f"backends[{i}]"
+            if isinstance(entry, str):
+                entry = {"name": entry}
+            self.mapping(entry, field)
+            self.keys(entry, ("name", "precision"), field)
+            if "name" not in entry:
+                self.fail(field, "a backend entry needs a 'name'")
+            name = self.choice(entry["name"], tuple(BACKENDS), field + ".name")
+            precision = self.choice(entry.get("precision", "fp32"), tuple(PRECISIONS),
+                                    field + ".precision")
+            if device == "cpu":
+                reason = create_backend(name).unavailable_reason("cpu", precision)
+                if reason and "not installed" not in reason:
+                    self.fail(field, f"{name} {precision} cannot run with device: cpu: {reason}")
+            spec = BackendSpec(name, precision)
+            if spec in specs:
+                self.fail(field, f"{spec.label} is listed twice")
+            specs.append(spec)
+        return tuple(specs)
+
+    def timing(self, value) -> TimingConfig:
+        value = self.mapping(value, "timing")
+        allowed = tuple(f.name for f in fields(TimingConfig))
+        self.keys(value, allowed, "timing")
+        defaults = TimingConfig()
+        out = {}
+        for key, given in value.items():
+            field = f"timing.{key}"
+            default = getattr(defaults, key)
+            if key == "protocol":
+                out[key] = self.choice(given, PROTOCOLS, field)
+            elif key == "threads":
+                out[key] = None if given is None else self.positive_int(given, field)
+            elif isinstance(default, bool):
+                if not isinstance(given, bool):
+                    self.fail(field, f"must be true or false, got {given!r}")
+                out[key] = given
+            elif key in ("iterations", "min_iterations", "max_iterations", "keep_samples"):
+                out[key] = self.positive_int(given, field)
+            elif key == "warmup":
+                out[key] = self.non_negative(given, field, integer=True)
+            else:
+                out[key] = self.non_negative(given, field)
+                if key in ("max_time_s", "target_ci_rel") and given == 0:
+                    self.fail(field, "must be greater than 0")
+        cfg = TimingConfig(**out)
+        if cfg.min_iterations > cfg.max_iterations:
+            self.fail("timing.min_iterations", "must not exceed timing.max_iterations")
+        return cfg
+
+    def power(self, value) -> PowerConfig:
+        value = self.mapping(value, "power")
+        self.keys(value, ("sampler", "interval_ms"), "power")
+        return PowerConfig(
+            sampler=self.choice(value.get("sampler", "none"), SAMPLERS, "power.sampler"),
+            interval_ms=self.positive_int(value.get("interval_ms", 100), "power.interval_ms"))

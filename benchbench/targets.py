@@ -1,0 +1,25 @@
+"""Target device profiles a suite may name (``target:``). The name is recorded with every cell;
+``display`` is the row of ``data/device_specs.csv`` it refers to."""
+TARGETS = {
+    "cpu": "the host CPU",
+    "jetson-nano": "Jetson Nano (4GB)",
+    "jetson-tx1": "Jetson TX1",
+    "jetson-tx2": "Jetson TX2 (8GB)",
+    "xavier-nx": "Jetson Xavier NX (8GB)",
+    "agx-xavier": "Jetson AGX Xavier (16/32GB)",
+    "orin-nano": "Jetson Orin Nano 8GB",
+    "orin-nx": "Jetson Orin NX 16GB",
+    "agx-orin": "Jetson AGX Orin 64GB",
+    "thor": "Jetson AGX Thor T5000 (128GB)",
+    "gtx1080ti": "GeForce GTX 1080 Ti",
+    "titan-x-maxwell": "GeForce GTX Titan X (Maxwell)",
+    "titan-x-pascal": "Titan X (Pascal)",
+    "titan-xp": "Titan Xp",
+    "rtx2080ti": "GeForce RTX 2080 Ti",
+    "titan-rtx": "Titan RTX",
+    "rtx3090": "GeForce RTX 3090",
+    "v100": "Tesla V100 SXM2 (16/32GB)",
+    "a100": "A100 SXM4 80GB",
+    "h100": "H100 SXM5 80GB",
+    "h200": "H200 SXM 141GB",
+}

@@ -1,0 +1,128 @@
+"""Model registry: ``register_model`` / ``create_model`` / ``list_models`` / ``model_card``.
+
+timm's shape (one decorator, a dict keyed on the builder's name, fnmatch + natural sort) with
+torchvision's strictness (a duplicate name raises; metadata is a frozen record).
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+
+from ..errors import UnknownModel, UsageError
+
+
+@dataclass(frozen=True)
+class Reported:
+    """One row of a paper's table about this model: the paper's numbers, never ours.
+
+    gflops follows the paper's convention, which for every seed paper is multiply-accumulates
+    (fvcore/ptflops counts, one FMA = one "FLOP").
+    """
+
+    source: str                      # "FASSD-Net T-ITS 2022, Table X"
+    input_hw: tuple[int, int] = (1024, 2048)
+    params: float | None = None      # as printed, e.g. 2.85e6
+    gflops: float | None = None
+    fps: float | None = None
+    gpu: str | None = None
+    tensorrt: bool = False
+    miou_val: float | None = None
+    miou_test: float | None = None
+    dataset: str = "cityscapes"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    family: str
+    paper: str
+    builder: Callable[..., nn.Module]
+    size_divisor: int = 16           # H and W must be multiples of this
+    output_stride: int = 32          # deepest feature map; coarser sizes are rounded, as upstream
+    builds_per_size: bool = False    # architecture depends on the input size (JetSeg)
+    official_params: int | None = None   # exact count of the authors' code, 19 classes
+    reported: tuple[Reported, ...] = ()
+    notes: str = ""
+    defaults: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name, "family": self.family, "paper": self.paper,
+            "size_divisor": self.size_divisor, "output_stride": self.output_stride,
+            "builds_per_size": self.builds_per_size,
+            "official_params": self.official_params, "notes": self.notes,
+            "defaults": dict(self.defaults),
+            "reported": [r.__dict__ for r in self.reported],
+        }
+
+
+_MODELS: dict[str, ModelCard] = {}
+
+
+def register_model(*, family: str, paper: str, size_divisor: int = 16, output_stride: int = 32,
+                   builds_per_size: bool = False, official_params: int | None = None,
+                   reported: tuple[Reported, ...] = (), notes: str = ""):
+    """Register the decorated builder under its function name. A duplicate name raises."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = fn.__name__
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is registered twice")
+        defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+        _MODELS[name] = ModelCard(name, family, paper, fn, size_divisor, output_stride, builds_per_size,
+                                  official_params, tuple(reported), notes, defaults)
+        return fn
+
+    return wrap
+
+
+def _natural_key(name: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered names matching an fnmatch pattern, naturally sorted."""
+    _import_families()
+    return sorted(fnmatch.filter(_MODELS, pattern), key=_natural_key)
+
+
+def close_matches(name: str) -> list[str]:
+    _import_families()
+    return difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.6)
+
+
+def model_card(name: str) -> ModelCard:
+    _import_families()
+    try:
+        return _MODELS[name]
+    except KeyError:
+        close = close_matches(name)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        raise UnknownModel(f"unknown model {name!r}{hint}; `bench models` lists them") from None
+
+
+def create_model(name: str, *, weights: str | None = None, **overrides) -> nn.Module:
+    """Build a registered model. ``None`` overrides mean "model default" (as in timm)."""
+    card = model_card(name)
+    kwargs = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(kwargs) - set(card.defaults))
+    if unknown:
+        raise UsageError(f"model {name!r} takes no argument(s) {', '.join(unknown)}; "
+                         f"it takes: {', '.join(sorted(card.defaults)) or 'none'}")
+    model = card.builder(**kwargs)
+    if weights is not None:
+        from ._checkpoint import load_official_weights
+        load_official_weights(model, weights)
+    return model
+
+
+def _import_families() -> None:
+    # Family files register themselves on import; importing here keeps `create_model` the one door.
+    from . import hardnet, fassd  # noqa: F401
