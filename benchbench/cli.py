@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR", help="run only the cells RUN_DIR is missing")
     run.add_argument("--dry-run", action="store_true", help="list the cells and stop")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--report", metavar="FILE.html", help="render the run's HTML report when done")
     run.add_argument("--json", action="store_true")
 
     rep = sub.add_parser("report", help="render runs to one HTML file")
@@ -80,11 +81,16 @@ def cmd_run(args) -> int:
     result = {"run_dir": str(summary.run_dir), "cells": summary.total, "ran": summary.ran,
               "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
               "already_done": summary.already_done}
+    if args.report:
+        from .report.html import render
+        result["report"] = str(render([summary.run_dir], args.report))
     if args.json:
         _emit(result)
     else:
         print(f"{summary.run_dir}: {summary.ok} ok, {summary.failed} failed, "
               f"{summary.skipped} skipped ({summary.already_done} already done)")
+        if args.report:
+            print(f"report: {result['report']}")
     return EXIT_CELLS_FAILED if summary.failed else EXIT_OK
 
 

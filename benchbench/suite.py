@@ -233,12 +233,16 @@ class _Validator:
             sizes = tuple(self.size(s, f"resolutions[{i}]") for i, s in
                           enumerate(self.nonempty_list(value, "resolutions")))
         for i, (h, w) in enumerate(sizes):
+            field = "resolutions" if name else f"resolutions[{i}]"
             for spec in models:
-                div = model_card(spec.name).size_divisor
+                card = model_card(spec.name)
+                div = card.size_divisor
                 if h % div or w % div:
-                    field = "resolutions" if name else f"resolutions[{i}]"
                     self.fail(field, f"{h}x{w} is not a multiple of {div}, which {spec.name} "
                               f"requires")
+                if min(h, w) < card.output_stride:
+                    self.fail(field, f"{h}x{w} is smaller than {spec.name}'s output stride "
+                              f"{card.output_stride}")
         if len(set(sizes)) != len(sizes):
             self.fail("resolutions", "lists the same size twice")
         return name, tuple(sizes)
