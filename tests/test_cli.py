@@ -1,0 +1,48 @@
+"""The CLI's printed output and JSON against real values."""
+import json
+
+from benchbench.cli import main
+
+
+def test_analyze_fassd_net_full_resolution(capsys):
+    assert main(["analyze", "fassd_net", "--size", "1024x2048"]) == 0
+    out = capsys.readouterr().out
+    assert "params              2,845,351" in out
+    assert "GFLOPs (papers')    45.1 " in out
+    assert "CIO                 352,952,320" in out
+    assert "MoC                 126.60" in out
+    assert "aten::prelu x18" in out
+
+
+def test_analyze_json_several_sizes_and_args(capsys):
+    assert main(["analyze", "fassd_net", "--size", "512x1024", "--size", "1024x2048",
+                 "--arg", "alpha=4", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["input_hw"] for r in rows] == [[512, 1024], [1024, 2048]]
+    assert rows[1]["params"] == 2_584_279
+
+
+def test_analyze_bad_input(capsys):
+    assert main(["analyze", "fassd_nett", "--size", "64x128"]) == 2
+    assert "did you mean 'fassd_net'" in capsys.readouterr().err
+    assert main(["analyze", "fassd_net", "--size", "64by128"]) == 2
+    assert main(["analyze", "fassd_net", "--size", "64x128", "--arg", "beta=1"]) == 2
+    assert "takes no argument" in capsys.readouterr().err
+
+
+def test_models_json(capsys):
+    assert main(["models", "fc_hardnet*", "--json"]) == 0
+    cards = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in cards] == ["fc_hardnet_70", "fc_hardnet_70_l1", "fc_hardnet_70_l2"]
+    assert cards[0]["official_params"] == 4_119_257
+    assert cards[0]["reported"][0]["fps"] == 53.0
+
+
+def test_report_needs_a_run_dir(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_run_needs_suite_or_resume(capsys):
+    assert main(["run"]) == 2
+    assert "exactly one" in capsys.readouterr().err

@@ -1,0 +1,143 @@
+"""End to end: suite -> records -> report; failures, skips, SIGKILL and resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchbench.cli import main
+from benchbench.store import read_records
+
+SUITE = """\
+name: tiny
+device: {device}
+models: [fassd_net_l2, {{name: fassd_net, args: {{alpha: 4}}}}]
+resolutions: [[64, 128], [128, 256]]
+backends: [{{name: eager, precision: fp32}}, {{name: channels_last, precision: fp32}}]
+timing: {{protocol: robust, warmup: 1, min_iterations: 5, max_time_s: {budget}, target_ci_rel: 0.05}}
+power: {{sampler: auto}}
+"""
+
+
+def write_suite(tmp_path, device="cpu", budget=0.1, extra=""):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SUITE.format(device=device, budget=budget) + extra)
+    return path
+
+
+def run_json(capsys, argv):
+    code = main(argv + ["--json", "--no-progress"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_run_writes_self_describing_records_and_report(tmp_path, capsys):
+    suite = write_suite(tmp_path)
+    report = tmp_path / "r.html"
+    code, out = run_json(capsys, ["run", str(suite), "--out", str(tmp_path / "res"),
+                                  "--report", str(report)])
+    assert code == 0 and out["ok"] == 8 and out["failed"] == 0
+    run_dir = Path(out["run_dir"])
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["suite"]["name"] == "tiny" and info["device"] == "cpu"
+    env = info["environment"]
+    assert env["versions"]["torch"] == torch.__version__ and env["cpu_count_logical"] >= 1
+    records = read_records(run_dir / "records.jsonl")
+    assert [r["cell_id"] for r in records][:2] == [
+        "fassd_net_l2@64x128/b1/eager-fp32/cpu", "fassd_net_l2@64x128/b1/channels_last-fp32/cpu"]
+    r = records[-1]
+    assert r["model"] == "fassd_net" and r["model_args"] == {"alpha": 4}
+    assert r["params"] == 2_584_279                    # Table IV alpha = 4, exact official count
+    assert r["status"] == "ok" and r["fps"] > 0 and r["iterations"] >= 5
+    assert r["latency_ms_p50"] <= r["latency_ms_p90"] <= r["latency_ms_p99"]
+    assert r["protocol"]["name"] == "robust" and r["protocol"]["threads"] >= 1
+    assert r["power_sampler"] == "none" and r["power_unavailable"].startswith("unavailable:")
+    assert r["energy_mj_per_frame"] is None
+    html = report.read_text()
+    assert "data:image/png;base64," in html and "fassd_net_l2" in html
+
+
+def test_failing_cell_is_recorded_and_the_run_goes_on(tmp_path, capsys, monkeypatch):
+    import benchbench.runner as runner
+
+    real = runner.create_model
+
+    def flaky(name, **kw):
+        if name == "fassd_net":
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(name, **kw)
+
+    monkeypatch.setattr(runner, "create_model", flaky)
+    code, out = run_json(capsys, ["run", str(write_suite(tmp_path)), "--out", str(tmp_path)])
+    assert code == 3 and out["failed"] == 4 and out["ok"] == 4
+    failed = [r for r in read_records(Path(out["run_dir"]) / "records.jsonl")
+              if r["status"] == "failed"]
+    assert failed[0]["error"] == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    assert failed[0]["params"] == 2_584_279            # analysis ran before the build failed
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA path")
+def test_cuda_suite_without_cuda_records_skipped_cells(tmp_path, capsys):
+    suite = write_suite(tmp_path, device="cuda").read_text().replace(
+        "backends: [", "backends: [{name: tensorrt, precision: fp16}, ")
+    path = tmp_path / "cuda.yaml"
+    path.write_text(suite)
+    code, out = run_json(capsys, ["run", str(path), "--out", str(tmp_path)])
+    assert code == 0 and out["skipped"] == 12 and out["ok"] == 0
+    reasons = {r["backend"]: r["error"] for r in
+               read_records(Path(out["run_dir"]) / "records.jsonl")}
+    assert "CUDA is not available" in reasons["eager"]
+    assert "TensorRT" in reasons["tensorrt"]
+
+
+def test_dry_run_lists_cells_in_order(tmp_path, capsys):
+    code, cells = run_json(capsys, ["run", str(write_suite(tmp_path)), "--dry-run"])
+    assert code == 0 and len(cells) == 8
+    assert cells[-1] == "fassd_net(alpha=4)@128x256/b1/channels_last-fp32/cpu"
+
+
+def test_sigkill_leaves_valid_lines_and_resume_completes(tmp_path, capsys):
+    suite = write_suite(tmp_path, budget=0.4)
+    out_dir = tmp_path / "res"
+    proc = subprocess.Popen([sys.executable, "-m", "benchbench.cli", "run", str(suite), "--out",
+                             str(out_dir), "--no-progress"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    records = None
+    while time.time() < deadline:
+        found = list(out_dir.glob("*/records.jsonl"))
+        if found and len(found[0].read_bytes().splitlines()) >= 2:
+            records = found[0]
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert records is not None, "the run never wrote two records"
+    lines = records.read_bytes().splitlines()
+    assert 2 <= len(lines) < 8
+    assert all(json.loads(line) for line in lines)          # whole JSON lines only
+    run_dir = records.parent
+    code, out = run_json(capsys, ["run", "--resume", str(run_dir)])
+    assert code == 0 and out["already_done"] == len(lines) and out["ran"] == 8 - len(lines)
+    ids = [r["cell_id"] for r in read_records(records)]
+    assert len(ids) == len(set(ids)) == 8
+
+
+def test_resume_cuts_a_torn_tail(tmp_path, capsys):
+    code, out = run_json(capsys, ["run", str(write_suite(tmp_path)), "--out", str(tmp_path)])
+    path = Path(out["run_dir"]) / "records.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:3]) + lines[3][:40])     # a write cut mid-line
+    assert len(read_records(path)) == 3
+    code, out = run_json(capsys, ["run", "--resume", out["run_dir"]])
+    assert code == 0 and out["ran"] == 5
+    assert len(read_records(path)) == 8 and path.read_bytes().endswith(b"\n")
+
+
+def test_resume_of_a_non_run_dir(tmp_path, capsys):
+    assert main(["run", "--resume", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
