@@ -107,7 +107,7 @@ def run_cell(cell: Cell, suite: Suite, run_id: str) -> dict:
         record["status"], record["error"] = "ok", None
     except Exception as exc:  # a failing cell (OOM, unsupported op) is recorded, the run goes on
         record["status"] = "failed"
-        record["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ''}"
+        record["error"] = _one_line(exc)
         record["traceback"] = traceback.format_exc(limit=-6)
     finally:
         backend.close()
@@ -116,6 +116,11 @@ def run_cell(cell: Cell, suite: Suite, run_id: str) -> dict:
             torch.cuda.empty_cache()
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return record
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:500]}" if text else type(exc).__name__
 
 
 def _memory(device: torch.device) -> dict:

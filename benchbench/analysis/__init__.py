@@ -60,10 +60,14 @@ def analyze(model: str | nn.Module, size: tuple[int, int], batch: int = 1,
 
 @functools.lru_cache(maxsize=1024)
 def _analyze_named(name: str, args_key: str, size: tuple[int, int], batch: int) -> AnalysisRecord:
-    args = json.loads(args_key)
+    return _analyze_module(_meta_model(name, args_key), name, size, batch)
+
+
+@functools.lru_cache(maxsize=64)
+def _meta_model(name: str, args_key: str) -> nn.Module:
+    """One meta-device instance per (model, arguments), reused across sizes."""
     with torch.device("meta"):
-        model = create_model(name, **args)
-    return _analyze_module(model, name, size, batch)
+        return create_model(name, **json.loads(args_key)).eval()
 
 
 def _analyze_module(model: nn.Module, name: str, size, batch: int) -> AnalysisRecord:

@@ -39,6 +39,11 @@ _DISPATCH_ONLY = {"view", "_unsafe_view", "t", "alias", "as_strided", "unsqueeze
                   "expand", "slice", "select", "detach", "_to_copy", "clone", "empty_like",
                   "_reshape_alias", "split", "split_with_sizes", "unbind", "lift_fresh",
                   "transpose", "permute", "contiguous", "cat", "sym_size", "zeros_like"}
+# ops whose output has the shape and dtype of their first argument (binary ones only when the
+# other operand is a scalar or a same-shaped tensor)
+_UNARY = {"batch_norm", "prelu", "_prelu_kernel", "relu", "relu6", "hardtanh", "sigmoid", "silu",
+          "hardswish", "gelu", "elu", "leaky_relu"}
+_BINARY = {"add", "mul", "sub", "div"}
 # dispatch names whose jit-level (fvcore) name differs
 _JIT_NAME = {"_prelu_kernel": "prelu", "_adaptive_avg_pool2d": "adaptive_avg_pool2d",
              "convolution": "_convolution", "conv1d": "_convolution", "conv2d": "_convolution",
@@ -90,8 +95,18 @@ class _FvcoreAndMemoryMode(TorchDispatchMode):
         self.peak = input_bytes
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
         name = func._schema.name.split("::")[-1]
+        # Skip the meta kernels of elementwise ops (slow Python decompositions): their output is
+        # the input's shape (in-place ones return the input itself).
+        if name.endswith("_") and name[:-1] in _UNARY | _BINARY:
+            out = args[0]
+        elif name in _UNARY or (name in _BINARY and not (isinstance(args[1], torch.Tensor)
+                                                         and args[1].shape != args[0].shape)):
+            out = torch.empty_like(args[0])
+        elif name in ("upsample_bilinear2d", "upsample_nearest2d") and args[1] is not None:
+            out = args[0].new_empty((*args[0].shape[:2], *args[1]))
+        else:
+            out = func(*args, **(kwargs or {}))
         jit_name = _JIT_NAME.get(name, name)
         first = out[0] if isinstance(out, (tuple, list)) else out
         handle = _FVCORE_HANDLES.get(jit_name)
