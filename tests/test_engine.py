@@ -58,6 +58,23 @@ def test_robust_stops_at_max_iterations_and_ci_target():
     assert r.stop_reason == "ci_target" and r.iterations >= 20
 
 
+def test_autograd_option_mirrors_official_eval_fps():
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append(torch.is_grad_enabled())
+            return x * 2
+
+    for autograd in (True, False):
+        seen.clear()
+        backend = create_backend("eager")
+        backend.prepare(Probe(), torch.randn(1, 3, 8, 8), torch.device("cpu"), "fp32", False)
+        measure(backend, torch.device("cpu"), TimingConfig(protocol="paper", warmup=1,
+                                                            iterations=2, autograd=autograd))
+        assert set(seen) == {autograd}
+
+
 def test_warmup_by_time():
     backend, model = prepared()
     r = measure(backend, torch.device("cpu"), TimingConfig(protocol="paper", warmup=0,

@@ -184,7 +184,8 @@ def count_on_meta(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
     try:
         with torch.inference_mode(), mode:
             out = model(x)
-            out_shape = tuple(out.shape)
+            first = out[0] if isinstance(out, (list, tuple)) else out
+            out_shape = tuple(first.shape)
             del out
     finally:
         hooks.remove()

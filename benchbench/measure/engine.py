@@ -36,6 +36,8 @@ class TimingConfig:
     threads: int | None = None       # CPU threads (torch.set_num_threads); None = torch default
     include_transfer: bool = False   # copy the frame host->device inside every timed forward
     cudnn_benchmark: bool = True
+    autograd: bool = False           # True = forward with autograd on, as the official FASSD
+                                     # eval_fps.py does (no torch.no_grad); default inference_mode
     keep_samples: int = 10_000       # raw per-iteration samples kept in the record
 
     def as_dict(self) -> dict:
@@ -141,7 +143,8 @@ def measure(backend, device: torch.device, cfg: TimingConfig) -> TimingResult:
     prev_benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
     try:
-        with torch.inference_mode():
+        grad_mode = torch.enable_grad() if cfg.autograd else torch.inference_mode()
+        with grad_mode:
             n_warm, warm_s = warm_up(backend, cfg)
             sync = _sync_method(device, cfg.protocol)
             if cfg.protocol == "paper":
