@@ -50,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                      help="model argument, e.g. --arg alpha=4")
     ana.add_argument("--json", action="store_true")
+    tel = sub.add_parser("telemetry", help="parse saved telemetry logs")
+    tel_sub = tel.add_subparsers(dest="source", required=True)
+    teg = tel_sub.add_parser("tegrastats", help="parse a saved tegrastats log")
+    teg.add_argument("logfile")
+    teg.add_argument("--interval-ms", type=float, default=1000.0,
+                     help="the --interval the log was taken with (default 1000)")
+    teg.add_argument("--json", action="store_true")
+
+    dev = sub.add_parser("devices", help="device profiles, and which one this machine is")
+    dev.add_argument("--json", action="store_true")
     return p
 
 
@@ -115,7 +125,7 @@ def cmd_models(args) -> int:
     for n in names:
         card = model_card(n)
         exact = f"{card.official_params:,}" if card.official_params else "-"
-        print(f"{n:22s} {card.family:8s} official params {exact:>10s}  {card.paper}")
+        print(f"{n:22s} {card.family:16s} official params {exact:>10s}  {card.paper}")
     return EXIT_OK
 
 
@@ -157,7 +167,61 @@ def cmd_analyze(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "models": cmd_models, "analyze": cmd_analyze}
+def cmd_telemetry(args) -> int:
+    from .measure.power.tegrastats import parse_log, summarize
+
+    try:
+        text = Path(args.logfile).read_text(errors="replace")
+    except OSError as exc:
+        raise UsageError(f"{args.logfile}: cannot read ({exc.strerror})") from None
+    parsed = parse_log(text)
+    summary = summarize(parsed.samples, args.interval_ms)
+    summary["unreadable_lines"] = [{"line": n, "error": e} for n, e in parsed.errors]
+    for sample in parsed.samples:
+        print(json.dumps(sample.as_dict()) if args.json else _tegra_line(sample))
+    for n, err in parsed.errors:
+        print(f"bench: {args.logfile}:{n}: unreadable tegrastats line ({err})", file=sys.stderr)
+    print(json.dumps({"summary": summary}) if args.json else _tegra_summary(summary))
+    return EXIT_OK
+
+
+def _tegra_line(s) -> str:
+    power = f"{s.module_power_mw:.0f} mW ({s.module_power_rule})" if s.module_power_mw is not None \
+        else "no power rails"
+    gpu = f"GPU {s.gpu_util_pct}% @ {s.gpu_freq_mhz} MHz" if s.gpu_util_pct is not None or \
+        s.gpu_freq_mhz else "GPU n/a"
+    return f"{s.timestamp or '-'}  RAM {s.ram_used_mb}/{s.ram_total_mb} MB  {gpu}  module {power}"
+
+
+def _tegra_summary(summary: dict) -> str:
+    if summary["mean_power_mw"] is None:
+        return f"{summary['samples']} samples, no module power in the log"
+    return (f"{summary['samples']} samples; mean module power {summary['mean_power_mw']:.0f} mW; "
+            f"energy {summary['energy_j']:.2f} J over {summary['duration_s']:.1f} s "
+            f"(samples {summary['interval_ms']:g} ms apart)")
+
+
+def cmd_devices(args) -> int:
+    from .devices import detect_current, load_profiles
+
+    profiles = load_profiles()
+    current = detect_current(profiles)
+    if args.json:
+        _emit({"current": current, "profiles": profiles})
+        return EXIT_OK
+    for p in profiles:
+        mark = "*" if current and p["key"] == current.get("key") else " "
+        factor = p["factor_vs_1080ti"] if p["factor_vs_1080ti"] is not None else "-"
+        print(f"{mark} {p['key']:16s} {p['name'][:34]:34s} fp32 {p['fp32_tflops'] or '-':>7} TFLOPS"
+              f"  fp16 {p['fp16_tflops'] or '-':>7}  {p['mem_bw_gbs'] or '-':>6} GB/s  "
+              f"factor {factor}")
+    print(f"this machine: {current['key']} ({current['detected_as']})" if current else
+          "this machine: not in the profiles")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "report": cmd_report, "models": cmd_models, "analyze": cmd_analyze,
+            "telemetry": cmd_telemetry, "devices": cmd_devices}
 
 
 def main(argv: list[str] | None = None) -> int:

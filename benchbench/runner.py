@@ -16,8 +16,10 @@ from .analysis import CONVENTIONS, analyze
 from .cells import Cell, expand, resolve_device
 from .errors import BenchError
 from .measure.backends import create_backend
+from .measure.energy import measure_energy
 from .measure.engine import measure
 from .measure.power import resolve_sampler
+from .measure.telemetry import device_state, throttle_summary
 from .store import SCHEMA_VERSION, RunStore, new_run_id
 from .suite import Suite, suite_from_dict
 from .zoo import create_model, model_card
@@ -95,15 +97,16 @@ def run_cell(cell: Cell, suite: Suite, run_id: str) -> dict:
         backend.prepare(model, example, device, cell.precision, suite.timing.include_transfer)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        sampler, power_reason = resolve_sampler(suite.power.sampler)
+        before = device_state(device)
         result = measure(backend, device, suite.timing)
         record.update(result.metrics())
         record.update(_memory(device), device_name=_device_name(device),
                       backend_info=backend.info(), protocol=_protocol(suite.timing, result, device),
-                      latency_samples_ms=[round(s, 5) for s in result.samples_ms],
-                      power_sampler=sampler.name if sampler else "none",
-                      power_unavailable=power_reason, power_w_mean=None,
-                      energy_mj_per_frame=None, fps_per_watt=None)
+                      latency_samples_ms=[round(s, 5) for s in result.samples_ms])
+        record.update(_power_pass(backend, device, suite))
+        after = device_state(device)
+        record.update(telemetry_before=before, telemetry_after=after,
+                      **throttle_summary(before, after, record.pop("_reasons_during", None)))
         record["status"], record["error"] = "ok", None
     except Exception as exc:  # a failing cell (OOM, unsupported op) is recorded, the run goes on
         record["status"] = "failed"
@@ -116,6 +119,23 @@ def run_cell(cell: Cell, suite: Suite, run_id: str) -> dict:
             torch.cuda.empty_cache()
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return record
+
+
+_NO_POWER = {"power_w_mean": None, "idle_power_w": None, "energy_mj_per_frame": None,
+             "fps_per_watt": None}
+
+
+def _power_pass(backend, device: torch.device, suite: Suite) -> dict:
+    """Energy per frame in its own pass after the latency pass (or why there is none)."""
+    cfg = suite.power
+    sampler, reason = resolve_sampler(cfg.sampler, device.type, cfg.interval_ms)
+    if sampler is None:
+        return {"power_sampler": "none", "power_unavailable": reason, **_NO_POWER}
+    out = {**_NO_POWER, **measure_energy(backend, sampler, cfg.idle_s, cfg.duration_s,
+                                         suite.timing.autograd)}
+    if hasattr(sampler, "reasons_during"):
+        out["_reasons_during"] = sampler.reasons_during
+    return out
 
 
 def _one_line(exc: BaseException) -> str:

@@ -16,11 +16,11 @@ import yaml
 from .errors import SuiteError, UnknownModel
 from .measure.backends import BACKENDS, PRECISIONS, BackendSpec, create_backend
 from .measure.engine import PROTOCOLS, TimingConfig
-from .targets import TARGETS
+from .devices import load_profiles
 from .zoo import list_models, model_card
 
 DEVICES = ("cpu", "cuda", "auto")
-SAMPLERS = ("none", "auto")
+SAMPLERS = ("none", "auto", "nvml", "tegrastats", "rapl")
 
 
 def _cityscapes(heights):
@@ -62,7 +62,9 @@ class ModelSpec:
 @dataclass(frozen=True)
 class PowerConfig:
     sampler: str = "none"
-    interval_ms: int = 100
+    interval_ms: int = 100           # sampler period
+    idle_s: float = 1.0              # idle baseline window before the cell's power pass
+    duration_s: float = 2.0          # power pass: the model looped this long beside the sampler
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
         path=path,
         raw=raw,
         description=v.string(raw.get("description", ""), "description", allow_empty=True),
-        target=v.choice(raw["target"], tuple(TARGETS), "target") if "target" in raw else None,
+        target=v.choice(raw["target"], tuple(p["key"] for p in load_profiles()), "target")
+        if "target" in raw else None,
         device=device,
         models=models,
         num_classes=v.positive_int(raw.get("num_classes", 19), "num_classes"),
@@ -312,7 +315,11 @@ class _Validator:
 
     def power(self, value) -> PowerConfig:
         value = self.mapping(value, "power")
-        self.keys(value, ("sampler", "interval_ms"), "power")
+        self.keys(value, ("sampler", "interval_ms", "idle_s", "duration_s"), "power")
+        for key in ("idle_s", "duration_s"):
+            if key in value and (self.non_negative(value[key], f"power.{key}") == 0):
+                self.fail(f"power.{key}", "must be greater than 0")
         return PowerConfig(
             sampler=self.choice(value.get("sampler", "none"), SAMPLERS, "power.sampler"),
-            interval_ms=self.positive_int(value.get("interval_ms", 100), "power.interval_ms"))
+            interval_ms=self.positive_int(value.get("interval_ms", 100), "power.interval_ms"),
+            idle_s=value.get("idle_s", 1.0), duration_s=value.get("duration_s", 2.0))

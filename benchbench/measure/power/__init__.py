@@ -29,6 +29,7 @@ class PowerTrace:
 
 class PowerSampler(Protocol):
     name: str
+    rate_hz: float
 
     def unavailable_reason(self) -> str | None: ...
 
@@ -37,25 +38,30 @@ class PowerSampler(Protocol):
     def stop(self) -> PowerTrace: ...
 
 
-# Concrete samplers (NVML, tegrastats, RAPL) register here, most specific first.
-SAMPLERS: dict[str, type] = {}
+def _samplers() -> dict[str, type]:
+    from .nvml import NvmlSampler
+    from .rapl import RaplSampler
+    from .tegrastats import TegrastatsSampler
+    return {"nvml": NvmlSampler, "tegrastats": TegrastatsSampler, "rapl": RaplSampler}
 
 
-def resolve_sampler(name: str) -> tuple[PowerSampler | None, str | None]:
-    """(sampler, None) when one can run, else (None, reason)."""
+SAMPLER_NAMES = ("nvml", "tegrastats", "rapl")
+# what `auto` tries, in order, for a cell on each device type
+AUTO_ORDER = {"cuda": ("nvml", "tegrastats"), "cpu": ("rapl", "tegrastats")}
+
+
+def resolve_sampler(name: str, device_type: str = "cpu",
+                    interval_ms: int = 100) -> tuple[PowerSampler | None, str | None]:
+    """(sampler, None) when one can run here, else (None, "unavailable: <reasons>")."""
     if name == "none":
         return None, "power sampling not requested (power.sampler: none)"
-    candidates = list(SAMPLERS.items()) if name == "auto" else [(name, SAMPLERS.get(name))]
+    classes = _samplers()
+    keys = AUTO_ORDER.get(device_type, SAMPLER_NAMES) if name == "auto" else (name,)
     reasons = []
-    for key, cls in candidates:
-        if cls is None:
-            reasons.append(f"{key}: not available in this build")
-            continue
-        sampler = cls()
+    for key in keys:
+        sampler = classes[key](interval_ms=interval_ms)
         reason = sampler.unavailable_reason()
         if reason is None:
             return sampler, None
         reasons.append(f"{key}: {reason}")
-    return None, "unavailable: " + ("; ".join(reasons) if reasons else
-                                    "no power sampler is implemented for this machine yet "
-                                    "(NVML, tegrastats and RAPL samplers are planned)")
+    return None, "unavailable: " + "; ".join(reasons)
