@@ -10,7 +10,8 @@ from ..store import load_run_info, read_records
 CELL_COLUMNS = ["model", "height", "width", "batch", "backend", "precision", "device_name",
                 "status", "params", "gflops", "macs", "cio", "moc", "peak_activation_mb", "fps",
                 "latency_ms_mean", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
-                "latency_ms_std", "iterations", "protocol_name", "error"]
+                "latency_ms_std", "iterations", "protocol_name", "power_w_mean",
+                "energy_mj_per_frame", "fps_per_watt", "throttled", "error"]
 
 
 def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
