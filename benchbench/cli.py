@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the --interval the log was taken with (default 1000)")
     teg.add_argument("--json", action="store_true")
 
+    lit = sub.add_parser("literature", help="the seed papers' published results")
+    lit.add_argument("--dataset", choices=["cityscapes", "camvid"])
+    lit.add_argument("--json", action="store_true")
+
     dev = sub.add_parser("devices", help="device profiles, and which one this machine is")
     dev.add_argument("--json", action="store_true")
     return p
@@ -220,7 +224,27 @@ def cmd_devices(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "models": cmd_models, "analyze": cmd_analyze,
+def cmd_literature(args) -> int:
+    from .normalize import literature
+
+    df = literature(args.dataset)
+    cols = ["method", "dataset", "split", "input_h", "input_w", "gpu_printed", "tensorrt",
+            "params_m", "gflops", "fps", "fps_norm", "fps_norm_estimate", "miou_val", "miou_test",
+            "source", "note"]
+    if args.json:
+        print(df[cols + ["fps_text", "fps_norm_printed", "precision", "gpu"]].to_json(
+            orient="records", indent=2))
+        return EXIT_OK
+    view = df[cols[:-1]].copy()
+    view["fps_norm"] = [f"{v:.1f}{'~' if e else ''}" if v == v and v is not None else "-"
+                        for v, e in zip(df["fps_norm"], df["fps_norm_estimate"])]
+    print(view.to_string(index=False, na_rep="-"))
+    print("fps_norm = fps / GPU factor (1080 Ti = 1) / 1.65 if TensorRT (FASSD-Net Sec. IV-F); "
+          "'~' marks a spec-based factor estimate")
+    return EXIT_OK
+
+
+COMMANDS = {"literature": cmd_literature, "run": cmd_run, "report": cmd_report, "models": cmd_models, "analyze": cmd_analyze,
             "telemetry": cmd_telemetry, "devices": cmd_devices}
 
 
