@@ -58,7 +58,8 @@ def normalize_fps(fps: float | None, device_key: str | None, tensorrt: bool = Fa
         return NormalizedFPS(None, None, None, False, "GPU unknown or ambiguous")
     factor = prof["factor_vs_1080ti"]
     if factor is None:
-        return NormalizedFPS(None, None, None, False, f"no speed factor for {prof['name']}")
+        return NormalizedFPS(None, None, None, False,
+                             f"no speed factor for {prof['name']} ({prof['factor_source']})")
     trt = TENSORRT_FACTOR if tensorrt else 1.0
     kind = prof["factor_kind"]
     return NormalizedFPS(fps / factor / trt, factor, kind, kind == "spec estimate")

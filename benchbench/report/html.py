@@ -1,5 +1,5 @@
-"""One self-contained HTML page for one or more runs: the cell table, FPS vs input resolution,
-the environment and protocol of each run. Figures are embedded as base64 PNG."""
+"""One self-contained HTML report for one or more runs (figures embedded as base64 PNG, and also
+written beside the HTML as PNG and SVG). Reads records only, through ``tables`` and ``figures``."""
 from __future__ import annotations
 
 import base64
@@ -9,51 +9,17 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from .tables import CELL_COLUMNS, load_runs
+from . import figures
+from .tables import CELL_COLUMNS, comparison_table, complexity_table, load_runs
 
 _TEMPLATES = Path(__file__).parent / "templates"
-
-
-def _fig_to_base64(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def fps_vs_resolution(frame: pd.DataFrame):
-    """FASSD Fig. 7 style: FPS against input height, a line per model, a panel per
-    device/backend, with the 30 and 15 FPS real-time lines. None when nothing was measured."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok = frame[frame["status"] == "ok"].copy()
-    if ok.empty:
-        return None
-    ok["panel"] = ok["device_name"].astype(str) + " / " + ok["backend"] + "-" + ok["precision"]
-    panels = sorted(ok["panel"].unique())
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        sub = ok[ok["panel"] == panel]
-        for model, rows in sub.groupby("model"):
-            rows = rows.sort_values("height")
-            ax.plot(rows["height"], rows["fps"], marker="o", label=model)
-        for level, color in ((30, "c"), (15, "y")):
-            ax.axhline(level, color=color, linestyle="--", linewidth=1)
-        ax.set_title(panel, fontsize=9)
-        ax.set_xlabel("input height (px), width = 2 x height")
-        ax.set_ylabel("FPS")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    data = _fig_to_base64(fig)
-    plt.close(fig)
-    return data
 
 
 def _fmt(value):
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int):
@@ -61,19 +27,62 @@ def _fmt(value):
     return str(value)
 
 
+def _table(df: pd.DataFrame) -> dict:
+    return {"columns": list(df.columns),
+            "rows": [[_fmt(v) for v in row] for row in df.itertuples(index=False)]}
+
+
+def _save(fig, stem: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(stem.with_suffix(".svg"), bbox_inches="tight")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    stem.with_suffix(".png").write_bytes(buf.getvalue())
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _per_class(frame: pd.DataFrame) -> tuple[dict | None, str | None]:
+    has = frame[frame["iou_per_class"].map(lambda v: isinstance(v, dict) and bool(v))] \
+        if len(frame) else frame
+    if has.empty:
+        return None, "no cell has per-class IoU (no accuracy evaluation in these runs)"
+    rows = [{"model": r["model"], "resolution": r["resolution"], **r["iou_per_class"]}
+            for _, r in has.iterrows()]
+    return _table(pd.DataFrame(rows)), None
+
+
 def render(run_dirs, output: str | Path) -> Path:
+    output = Path(output)
     frame, infos = load_runs(run_dirs)
-    plot = fps_vs_resolution(frame) if len(frame) else None
-    rows = [[_fmt(v) for v in row] for row in frame[CELL_COLUMNS].itertuples(index=False)]
+    fig_dir = output.parent / f"{output.stem}_figures"
+    figs, not_drawn = [], []
+    for key, (title, draw) in figures.FIGURES.items():
+        fig, note = draw(frame)
+        if fig is None:
+            not_drawn.append({"title": title, "why": note})
+            continue
+        figs.append({"title": title, "png": _save(fig, fig_dir / key), "note": note,
+                     "files": [f"{fig_dir.name}/{key}.png", f"{fig_dir.name}/{key}.svg"]})
+    per_class, per_class_note = _per_class(frame)
+    if per_class_note:
+        not_drawn.append({"title": "Per-class IoU (FASSD Table VI)", "why": per_class_note})
+    cells = frame[CELL_COLUMNS] if len(frame) else pd.DataFrame(columns=CELL_COLUMNS)
+    bad = frame[(frame["status"] != "ok") | (frame["throttled"] == True)] if len(frame) else frame  # noqa: E712
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(
-        runs=infos, columns=CELL_COLUMNS, rows=rows, fps_plot=plot,
+        runs=infos, figures=figs, not_drawn=not_drawn,
+        cells=_table(cells), complexity=_table(complexity_table(frame)) if len(frame) else None,
+        comparison=_table(comparison_table(frame)) if len(frame) else None,
+        per_class=per_class,
         counts=frame["status"].value_counts().to_dict() if len(frame) else {},
-        failed=frame[frame["status"] != "ok"][["model", "resolution", "backend", "precision",
-                                              "status", "error"]].to_dict("records")
-        if len(frame) else [])
-    output = Path(output)
+        problems=bad[["model", "resolution", "backend", "precision", "status", "throttled",
+                      "error"]].to_dict("records") if len(bad) else [],
+        protocols=sorted({str(p) for p in frame.get("protocol_name", pd.Series()).dropna()}),
+        estimates=bool(len(frame) and frame.get("fps_norm_estimate", pd.Series()).fillna(False).any()))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html)
     return output

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..normalize import device_key_for, normalize_fps
 from ..store import load_run_info, read_records
+from ..zoo import list_models, model_card
 
-CELL_COLUMNS = ["model", "height", "width", "batch", "backend", "precision", "device_name",
-                "status", "params", "gflops", "macs", "cio", "moc", "peak_activation_mb", "fps",
-                "latency_ms_mean", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
-                "latency_ms_std", "iterations", "protocol_name", "power_w_mean",
+CELL_COLUMNS = ["model", "resolution", "batch", "backend", "precision", "device_name", "status",
+                "fps", "fps_norm_1080ti", "latency_ms_mean", "latency_ms_p50", "latency_ms_p90",
+                "latency_ms_p99", "latency_ms_std", "iterations", "protocol_name", "power_w_mean",
                 "energy_mj_per_frame", "fps_per_watt", "throttled", "error"]
 
 
@@ -25,9 +26,73 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
             rec["protocol_name"] = (rec.get("protocol") or {}).get("name")
             rows.append(rec)
     frame = pd.DataFrame(rows)
-    for col in CELL_COLUMNS:
+    for col in set(CELL_COLUMNS + ["height", "width", "params", "gflops", "macs", "cio", "moc",
+                                   "latency_samples_ms", "miou", "iou_per_class", "target",
+                                   "device"]) - {"resolution", "protocol_name", "fps_norm_1080ti"}:
         if col not in frame.columns:
             frame[col] = None
     if len(frame):
         frame["resolution"] = frame["height"].astype(str) + "x" + frame["width"].astype(str)
+        several = frame["run_id"].nunique() > 1
+        frame["series"] = frame["model"] + (" [" + frame["run_id"] + "]" if several else "")
+        _add_normalisation(frame)
+    else:
+        frame["resolution"] = frame["fps_norm_1080ti"] = None
     return frame, infos
+
+
+def _add_normalisation(frame: pd.DataFrame) -> None:
+    keys, values, estimates, reasons = [], [], [], []
+    for _, r in frame.iterrows():
+        key = device_key_for(r["device_name"], r["device"], r["target"])
+        n = normalize_fps(r["fps"] if r["status"] == "ok" else None, key,
+                          tensorrt=r["backend"] == "tensorrt")
+        keys.append(key)
+        values.append(n.value)
+        estimates.append(n.estimate)
+        reasons.append(n.reason)
+    frame["device_key"] = keys
+    frame["fps_norm_1080ti"] = values
+    frame["fps_norm_estimate"] = estimates
+    frame["fps_norm_reason"] = reasons
+
+
+def complexity_table(frame: pd.DataFrame) -> pd.DataFrame:
+    ok = frame[frame["params"].notna()]
+    cols = ["model", "resolution", "params", "gflops", "macs", "cio", "moc"]
+    return ok[cols].drop_duplicates(["model", "resolution"]).sort_values(["model", "resolution"])
+
+
+def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Table X style: measured FPS and normalised FPS beside each model's published figures at
+    the same input size, with the ratio measured / published (normalised)."""
+    known = set(list_models())
+    rows = []
+    for _, r in frame[frame["status"] == "ok"].iterrows():
+        published = [rep for rep in (model_card(r["model"]).reported if r["model"] in known else ())
+                     if rep.fps and tuple(rep.input_hw) == (r["height"], r["width"])]
+        for rep in published or [None]:
+            pub_norm = None
+            if rep is not None:
+                from ..normalize import gpu_key
+                pub_norm = normalize_fps(rep.fps, gpu_key(rep.gpu) or _jetson(rep.gpu),
+                                         rep.tensorrt).value
+            rows.append({
+                "model": r["model"], "resolution": r["resolution"],
+                "device": r["device_name"], "backend": f"{r['backend']}-{r['precision']}",
+                "fps": r["fps"], "fps_norm_1080ti": r["fps_norm_1080ti"],
+                "norm_estimate": r.get("fps_norm_estimate"),
+                "published_fps": rep.fps if rep else None,
+                "published_gpu": rep.gpu if rep else None,
+                "published_fps_norm": pub_norm,
+                "ratio_norm": (r["fps_norm_1080ti"] / pub_norm
+                               if rep and pub_norm and r["fps_norm_1080ti"] else None),
+                "published_source": rep.source if rep else None,
+            })
+    return pd.DataFrame(rows)
+
+
+def _jetson(gpu: str | None) -> str | None:
+    from ..devices import match_name
+    found = match_name(gpu or "") if gpu else None
+    return found["key"] if found else None

@@ -1,0 +1,115 @@
+"""The HTML report: figures and tables from real CPU runs, a merged run with a GPU record, and a
+real browser (headless Chromium) opening it without console errors."""
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchbench.cli import main
+from benchbench.report.figures import pareto_front
+from benchbench.report.tables import comparison_table, load_runs
+
+SUITE = """\
+name: {name}
+device: cpu
+models: [fassd_net_l2, fassd_net]
+resolutions: [[64, 128], [128, 256]]
+timing: {{protocol: {protocol}, warmup: 1, iterations: 3, min_iterations: 5, max_time_s: 0.1}}
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    dirs = []
+    for name, protocol in (("robust_run", "robust"), ("paper_run", "paper")):
+        suite = root / f"{name}.yaml"
+        suite.write_text(SUITE.format(name=name, protocol=protocol))
+        out = subprocess.run(["python", "-m", "benchbench.cli", "run", str(suite), "--out",
+                              str(root), "--json", "--no-progress"], capture_output=True,
+                             text=True, check=True).stdout
+        dirs.append(Path(json.loads(out)["run_dir"]))
+    dirs.append(_gpu_run(root))
+    return dirs
+
+
+def _gpu_run(root: Path) -> Path:
+    """A hand-written record on an H100 (not a measurement: it exercises the report's GPU paths,
+    normalisation with a spec-estimate factor and the roofline, on a machine without a GPU)."""
+    run = root / "synthetic-h100"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({
+        "run_id": "synthetic-h100", "suite": {"name": "synthetic"}, "suite_path": "-",
+        "device": "cuda", "timing": {"protocol": "paper"}, "created_at": "-",
+        "environment": {"gpu_name": "NVIDIA H100 80GB HBM3", "versions": {}}}))
+    rec = {"run_id": "synthetic-h100", "cell_id": "fassd_net@1024x2048", "model": "fassd_net",
+           "height": 1024, "width": 2048, "batch": 1, "backend": "eager", "precision": "fp16",
+           "device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "target": "h100",
+           "status": "ok", "fps": 242.49, "params": 2845351, "gflops": 45.112,
+           "macs": 45187883008, "cio": 352952320, "moc": 126.6, "protocol": {"name": "paper"}}
+    (run / "records.jsonl").write_text(json.dumps(rec) + "\n")
+    return run
+
+
+def test_single_cpu_run_report(runs, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", str(runs[0]), "-o", str(out)]) == 0
+    html = out.read_text()
+    assert html.count("data:image/png;base64,") == 3   # FPS vs size, trade-off, latency boxes
+    for name in ("fps_vs_resolution", "fps_miou_tradeoff", "latency_distributions"):
+        assert (tmp_path / "r_figures" / f"{name}.png").stat().st_size > 1000
+        assert (tmp_path / "r_figures" / f"{name}.svg").exists()
+    assert "mIoU vs input resolution (FASSD Fig. 6)</b>: no cell of these runs has accuracy" in html
+    assert "Roofline per device</b>: the host CPU: no peak compute / bandwidth" in html
+    assert "Per-class IoU (FASSD Table VI)</b>: no cell has per-class IoU" in html
+    assert "2,289,454" in html                       # complexity table: FASSD-Net-L2 params
+    assert "4 measured cell(s) not placed: 4 x no speed factor for the host CPU" in html
+
+
+def test_merged_report_with_a_gpu_run(runs, tmp_path):
+    out = tmp_path / "merged.html"
+    assert main(["report", *map(str, runs), "-o", str(out)]) == 0
+    html = out.read_text()
+    assert html.count("data:image/png;base64,") == 4   # + roofline for the H100
+    assert "mix timing protocols (paper, robust)" in html
+    assert "spec-based GPU factor" in html
+    frame, _ = load_runs(runs)
+    h100 = frame[frame["device"] == "cuda"].iloc[0]
+    assert h100["fps_norm_1080ti"] == pytest.approx(242.49 / 5.9) and h100["fps_norm_estimate"]
+    table = comparison_table(frame)
+    row = table[table["device"] == "NVIDIA H100 80GB HBM3"].iloc[0]
+    assert row["published_fps"] == 41.1 and row["published_gpu"] == "GTX 1080 Ti"
+    assert row["ratio_norm"] == pytest.approx(242.49 / 5.9 / 41.1)
+
+
+def test_pareto_front():
+    pts = [(10, 70), (20, 65), (15, 72), (5, 60), (20, 60)]
+    assert pareto_front(pts) == [(15, 72), (20, 65)]
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which(
+        "google-chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium (.ci/run installs Debian's)")
+def test_report_in_headless_chromium(runs, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "merged.html"
+    main(["report", *map(str, runs), "-o", str(out)])
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+         "--v=0", "--window-size=1400,2000", f"--screenshot={shot}", out.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    console = [line for line in proc.stderr.splitlines() if re.search(r":CONSOLE[:(]", line)]
+    assert console == []
+    img = Image.open(shot).convert("RGB")
+    colors = img.getcolors(maxcolors=1 << 20)
+    assert img.size == (1400, 2000) and len(colors) > 50     # not a blank page
