@@ -69,8 +69,12 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
     known = set(list_models())
     rows = []
     for _, r in frame[frame["status"] == "ok"].iterrows():
-        published = [rep for rep in (model_card(r["model"]).reported if r["model"] in known else ())
-                     if rep.fps and tuple(rep.input_hw) == (r["height"], r["width"])]
+        published, seen = [], set()
+        for rep in (model_card(r["model"]).reported if r["model"] in known else ()):
+            key = (rep.fps, rep.gpu, rep.tensorrt)
+            if rep.fps and tuple(rep.input_hw) == (r["height"], r["width"]) and key not in seen:
+                seen.add(key)
+                published.append(rep)
         for rep in published or [None]:
             pub_norm = None
             if rep is not None:
