@@ -153,10 +153,14 @@ def _memory(device: torch.device) -> dict:
     return out
 
 
-def run_suite(suite: Suite | None = None, out_dir: str | Path = "results",
+def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "results",
               resume: str | Path | None = None, progress: bool = True,
               run_id: str | None = None) -> RunSummary:
-    """Run every cell of ``suite`` (or the missing cells of the run directory ``resume``)."""
+    """Run every cell of ``suite`` (a Suite or a YAML path), or the missing cells of the run
+    directory ``resume``."""
+    if isinstance(suite, (str, Path)):
+        from .suite import load_suite
+        suite = load_suite(suite)
     if resume is not None:
         store = RunStore.open_for_resume(resume)
         info = store.run_info()

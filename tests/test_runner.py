@@ -127,6 +127,33 @@ def test_sigkill_leaves_valid_lines_and_resume_completes(tmp_path, capsys):
     assert len(ids) == len(set(ids)) == 8
 
 
+def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path):
+    suite = write_suite(tmp_path, budget=0.4)
+    out_dir = tmp_path / "res"
+    proc = subprocess.Popen([sys.executable, "-m", "benchbench.cli", "run", str(suite), "--out",
+                             str(out_dir), "--no-progress"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        found = list(out_dir.glob("*/records.jsonl"))
+        if found and found[0].read_bytes().count(b"\n") >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "finished cells are kept. Resume with: bench run --resume" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert len(read_records(found[0])) >= 1
+
+
+def test_python_api_runs_a_suite_path(tmp_path):
+    import benchbench
+
+    summary = benchbench.run_suite(write_suite(tmp_path), out_dir=tmp_path, progress=False)
+    assert summary.ok == 8 and (summary.run_dir / "run.json").exists()
+
+
 def test_resume_cuts_a_torn_tail(tmp_path, capsys):
     code, out = run_json(capsys, ["run", str(write_suite(tmp_path)), "--out", str(tmp_path)])
     path = Path(out["run_dir"]) / "records.jsonl"
