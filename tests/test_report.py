@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def runs(tmp_path_factory):
     for name, protocol in (("robust_run", "robust"), ("paper_run", "paper")):
         suite = root / f"{name}.yaml"
         suite.write_text(SUITE.format(name=name, protocol=protocol))
-        out = subprocess.run(["python", "-m", "benchbench.cli", "run", str(suite), "--out",
+        out = subprocess.run([sys.executable, "-m", "benchbench.cli", "run", str(suite), "--out",
                               str(root), "--json", "--no-progress"], capture_output=True,
                              text=True, check=True).stdout
         dirs.append(Path(json.loads(out)["run_dir"]))
