@@ -54,12 +54,13 @@ def test_reported_params_match_paper_precision(name):
 
 
 @pytest.mark.parametrize("name", bb.list_models())
-@pytest.mark.parametrize("extra", [0, 48])
+@pytest.mark.parametrize("extra", [0, 3])
 def test_logits_at_input_resolution(name, extra):
-    """Any multiple of the size divisor from the output stride up; 48 tests uneven sizes."""
+    """Any multiple of the size divisor from the output stride up; extra=3 gives sizes that are
+    odd multiples of the divisor (feature maps that do not halve evenly)."""
     card = bb.model_card(name)
     base = max(64, card.output_stride)
-    hw = (base + extra, 2 * base + extra // 3 * 2)
+    hw = (base + extra * card.size_divisor, 2 * base + 2 * extra * card.size_divisor)
     assert hw[0] % card.size_divisor == 0 and hw[1] % card.size_divisor == 0
     model = bb.create_model(name, num_classes=11).eval()
     with torch.no_grad():
@@ -134,3 +135,18 @@ def test_backbone_trunks_match_torchvision_counts():
     assert n_params(ShuffleNetV2()) == 2_278_604 - 1_025_000 - 477_184
     feats = ResNet18()(torch.zeros(1, 3, 64, 128))
     assert [f.shape[1:] for f in feats] == [(64, 16, 32), (128, 8, 16), (256, 4, 8), (512, 2, 4)]
+
+
+def test_farsee_table_i_methods():
+    from torch import nn
+
+    assert bb.list_models("farsee*") == ["farsee_aspp_decoder", "farsee_cfaspp_nosr",
+                                         "farsee_faspp_decoder", "farsee_net"]
+    shuffles = {n: sum(isinstance(m, nn.PixelShuffle) for m in bb.create_model(n).modules())
+                for n in bb.list_models("farsee*")}
+    assert shuffles == {"farsee_aspp_decoder": 0, "farsee_cfaspp_nosr": 0,
+                        "farsee_faspp_decoder": 0, "farsee_net": 2}   # SR only in the full method
+    full = bb.model_card("farsee_net").reported[0]
+    assert full.fps == round(1000 / 46.1, 1) and full.gpu == "Titan X (Maxwell)"
+    # the backbone is the plain-torch ResNet-18 trunk (11,176,512 params)
+    assert n_params(bb.create_model("farsee_net").frontend) == 11_176_512
