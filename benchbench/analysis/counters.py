@@ -80,6 +80,8 @@ _FVCORE_HANDLES = {
     "grid_sampler": lambda a, o: 4 * o.numel(),
     "addmm": lambda a, o: a[1].shape[0] * a[1].shape[1] * a[2].shape[1],
     "mm": lambda a, o: a[0].numel() * a[1].shape[-1],
+    "matmul": lambda a, o: a[0].numel() * a[1].shape[-1],     # fvcore's formula, batch included
+                                                               # only through the first operand
     "bmm": lambda a, o: a[0].shape[0] * a[0].shape[1] * a[0].shape[2] * a[1].shape[2],
 }
 

@@ -41,14 +41,14 @@ class HarDBlock(nn.Module):
     """Harmonic dense block (HarDNet, ICCV 2019) with keepBase=False: the output concatenates
     the odd layers and the last one, never the input. No residual."""
 
-    def __init__(self, in_ch: int, growth: int, n_layers: int, grmul: float = 1.7):
+    def __init__(self, in_ch: int, growth: int, n_layers: int, grmul: float = 1.7, layer=None):
         super().__init__()
         self.links: list[list[int]] = []
         layers, widths = [], [in_ch]
         for j in range(1, n_layers + 1):
             out_ch, cin, links = hardblock_link(j, in_ch, growth, grmul)
             self.links.append(links)
-            layers.append(ConvLayer(cin, out_ch))
+            layers.append(layer(cin, out_ch) if layer else ConvLayer(cin, out_ch))
             widths.append(out_ch)
         self.layers = nn.ModuleList(layers)
         self.out_channels = sum(w for j, w in enumerate(widths) if j == n_layers or j % 2 == 1)

@@ -183,3 +183,59 @@ class ShuffleNetV2(nn.Module):
 
 
 BACKBONES = {"resnet18": ResNet18, "mobilenetv2": MobileNetV2, "shufflenetv2": ShuffleNetV2}
+
+# HarDNet-68ds (Chao et al., ICCV 2019; official PingoLH/Pytorch-HarDNet, depth_wise=True).
+#                 growth k  layers n  transition  depth-wise s2 downsample after
+HARDNET68DS = ((14, 8, 128, True),
+               (16, 16, 256, False),
+               (20, 16, 320, True),
+               (40, 16, 640, True),
+               (160, 4, 1024, False))
+
+
+def _conv_relu6(cin, cout, k=3, stride=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+
+
+def _dw_bn(ch, stride=1):
+    return nn.Sequential(nn.Conv2d(ch, ch, 3, stride, 1, groups=ch, bias=False),
+                         nn.BatchNorm2d(ch))
+
+
+def _comb_layer(cin, cout):
+    """HarDNet 'CombConvLayer': 1x1 Conv-BN-ReLU6 then depth-wise 3x3 + BN (no activation)."""
+    return nn.Sequential(_conv_relu6(cin, cout, 1), _dw_bn(cout))
+
+
+class HarDNet68ds(nn.Module):
+    """Trunk only (no ImageNet head): 3,155,602 params with all five stages. ``stages`` < 5
+    drops the last HarDBlocks and their transitions (DESANet-HN uses 4). Features at strides
+    4/8/16/32 are the transitions' outputs at each resolution, before the downsample."""
+
+    def __init__(self, stages: int = 5):
+        super().__init__()
+        from ._layers import HarDBlock
+
+        self.stem = nn.Sequential(_conv_relu6(3, 32, 3, 2), _conv_relu6(32, 64, 1), _dw_bn(64, 2))
+        blocks, ch, chans = [], 64, []
+        for growth, n, trans, down in HARDNET68DS[:stages]:
+            hdb = HarDBlock(ch, growth, n, 1.7, layer=_comb_layer)
+            blocks.append(nn.Sequential(hdb, _conv_relu6(hdb.out_channels, trans, 1)))
+            blocks.append(_dw_bn(trans, 2) if down else nn.Identity())
+            ch = trans
+        self.blocks = nn.Sequential(*blocks)
+        self.feature_channels = (128, 320, 640, ch)
+
+    def forward(self, x):
+        """The last tensor at each stride: 128@/4, 320@/8, 640@/16, and 1024@/32 (or, with the
+        last HarDBlock removed, the downsampled 640@/32)."""
+        x = self.stem(x)
+        feats = []
+        for i in range(0, len(self.blocks), 2):
+            y = self.blocks[i](x)
+            x = self.blocks[i + 1](y)
+            if not isinstance(self.blocks[i + 1], nn.Identity):
+                feats.append(y)
+        feats.append(x)
+        return feats[-4:]
