@@ -46,8 +46,8 @@ def test_reported_params_match_paper_precision(name):
     card = bb.model_card(name)
     count = n_params(bb.create_model(name))
     for rep in card.reported:
-        if card.family == "fassd-backbones":
-            continue   # Table V reconstructions: within 5%, tested below
+        if card.family in ("fassd-backbones", "desanet"):
+            continue   # reconstructions without official code: within 5%, tested elsewhere
         if rep.params is not None and "Table IV" not in rep.source:
             digits = len(f"{rep.params / 1e6}".split(".")[1])
             assert round(count / 1e6, digits) == pytest.approx(rep.params / 1e6), rep.source
