@@ -69,7 +69,8 @@ def _protocol(cfg, result, device: torch.device) -> dict:
         "warmup_iterations": result.warmup_iterations, "warmup_s": round(result.warmup_s, 4),
         "stop_reason": result.stop_reason, "iterations": result.iterations,
         "cudnn_benchmark": cfg.cudnn_benchmark if device.type == "cuda" else None,
-        "autograd": cfg.autograd, "cuda_graphs": False, "include_transfer": cfg.include_transfer and device.type == "cuda",
+        "autograd": cfg.autograd, "cuda_graphs": False,
+        "include_transfer": cfg.include_transfer and device.type == "cuda",
         "threads": torch.get_num_threads(), "target_ci_rel": cfg.target_ci_rel,
         "max_time_s": cfg.max_time_s, "min_iterations": cfg.min_iterations,
     }
