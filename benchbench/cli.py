@@ -166,6 +166,8 @@ def cmd_analyze(args) -> int:
         print(f"  CIO                 {r.cio:,}  (FASSD eq. 2, elements)")
         print(f"  MoC                 {r.moc:.2f}  (conv MACs / CIO, FASSD eq. 1)")
         print(f"  peak activations    {r.peak_activation_mb:,.1f} MiB (fp32)")
+        if model_card(args.model).family == "jetseg":
+            print(f"  JetSeg's own formula {r.macs_jetseg_formula / 1e9:.4f} G (its eq. 2)")
         unsupported = ", ".join(f"{k} x{v}" for k, v in sorted(r.unsupported_ops.items()))
         print(f"  not counted by fvcore: {unsupported or 'none'}")
     return EXIT_OK

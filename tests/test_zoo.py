@@ -59,10 +59,11 @@ def test_logits_at_input_resolution(name, extra):
     """Any multiple of the size divisor from the output stride up; extra=3 gives sizes that are
     odd multiples of the divisor (feature maps that do not halve evenly)."""
     card = bb.model_card(name)
-    base = max(64, card.output_stride)
+    base = 256 if card.builds_per_size else max(64, card.output_stride)
     hw = (base + extra * card.size_divisor, 2 * base + 2 * extra * card.size_divisor)
     assert hw[0] % card.size_divisor == 0 and hw[1] % card.size_divisor == 0
-    model = bb.create_model(name, num_classes=11).eval()
+    per_size = {"input_size": hw} if card.builds_per_size else {}
+    model = bb.create_model(name, num_classes=11, **per_size).eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, *hw))
     assert out.shape == (1, 11, *hw)
@@ -107,7 +108,9 @@ def test_duplicate_registration_raises():
 def test_every_model_carries_paper_figures():
     for name in bb.list_models():
         card = bb.model_card(name)
-        assert card.reported, name
+        if not card.reported:
+            assert "paper prints no figures" in card.notes, name
+            continue
         assert all(r.source and (r.fps or r.gflops or r.params) for r in card.reported)
 
 

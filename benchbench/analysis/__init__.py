@@ -19,6 +19,8 @@ CONVENTIONS = {
               "activations, pooling; functional interpolate not counted)",
     "cio": "FASSD eq. (2) over nn.Conv2d layers, elements (not bytes)",
     "moc": "FASSD eq. (1): conv MACs / CIO",
+    "macs_jetseg_formula": "JetSeg eq. (2) / official config/hooks.py: conv Cin*Cout*kh*kw*Hin*Win"
+                           "/(s^2*g), 4 per BN element, 1 per REU element, no interpolation",
     "peak_activation_mb": "most MiB of tensors alive at once in one forward (input included, "
                           "weights excluded), float32",
 }
@@ -33,6 +35,7 @@ class AnalysisRecord:
     macs: int
     gflops: float
     macs_paper: int
+    macs_jetseg_formula: int
     conv_macs: int
     cio: int
     moc: float
@@ -54,6 +57,9 @@ def analyze(model: str | nn.Module, size: tuple[int, int], batch: int = 1,
     """Analyse a registered model by name (built on the meta device) or a module you pass."""
     if isinstance(model, nn.Module):
         return _analyze_module(model, type(model).__name__, tuple(size), batch)
+    from ..zoo import model_card
+    if model_card(model).builds_per_size and "input_size" not in model_args:
+        model_args["input_size"] = [int(s) for s in size]   # architecture follows the input
     key = json.dumps(model_args, sort_keys=True, default=str)
     return _analyze_named(model, key, tuple(int(s) for s in size), int(batch))
 
@@ -80,6 +86,7 @@ def _analyze_module(model: nn.Module, name: str, size, batch: int) -> AnalysisRe
     return AnalysisRecord(
         model=name, input_hw=tuple(size), batch=batch, params=params, macs=counts["macs"],
         gflops=counts["macs_paper"] / 1e9, macs_paper=counts["macs_paper"],
+        macs_jetseg_formula=counts["macs_jetseg_formula"],
         conv_macs=counts["conv_macs"], cio=counts["cio"],
         moc=counts["conv_macs"] / counts["cio"] if counts["cio"] else float("nan"),
         peak_activation_mb=counts["peak_activation_bytes"] / 2**20,

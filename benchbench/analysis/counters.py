@@ -142,17 +142,32 @@ _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d
 
 
 class _ModuleHooks:
-    """ptflops-2020 module hooks (the papers' convention) plus conv-only MACs and CIO."""
+    """ptflops-2020 module hooks (the papers' convention), conv-only MACs and CIO, and JetSeg's
+    own counter (its eq. 2 / config/hooks.py: conv Cin*Cout*kh*kw*Hin*Win/(s^2*g), 4 per BN
+    element, 1 per REU element, interpolation not counted)."""
 
     def __init__(self, model: nn.Module):
         self.paper = 0
         self.conv_macs = 0
         self.cio = 0
+        self.jetseg = 0
         self.handles = [m.register_forward_hook(self._hook) for m in model.modules()
                         if not list(m.children())]
 
     def _hook(self, module, inputs, output):
         x = inputs[0]
+        if isinstance(module, nn.Conv2d) or getattr(module, "declared_conv", False):
+            self._jetseg_conv(module, x)
+        elif isinstance(module, nn.BatchNorm2d):
+            self.jetseg += 4 * x.numel()
+        if getattr(module, "flops_per_element", 0):     # custom activations (JetSeg's REU)
+            self.paper += output.numel() * module.flops_per_element
+            self.jetseg += output.numel() * module.flops_per_element
+            return
+        if getattr(module, "declared_conv", False):      # legacy conv emulation: declared taps
+            w = module.weight
+            self.paper += output.numel() * w.shape[2] * w.shape[3]
+            return
         if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             positions = output.shape[0] * _numel(output.shape[2:])
             macs = positions * _numel(module.kernel_size) * module.in_channels * (
@@ -171,6 +186,14 @@ class _ModuleHooks:
             self.paper += x.numel() * module.out_features
         elif isinstance(module, nn.Upsample):
             self.paper += output.numel()
+
+    def _jetseg_conv(self, module, x) -> None:
+        w = module.weight
+        groups = getattr(module, "groups", w.shape[0])
+        stride = getattr(module, "stride", (1, 1))
+        cin = x.shape[1]
+        self.jetseg += (cin * w.shape[0] * w.shape[2] * w.shape[3] * x.shape[0] * x.shape[2] *
+                        x.shape[3]) // (stride[0] * stride[1] * groups)
 
     def remove(self) -> None:
         for h in self.handles:
@@ -197,6 +220,7 @@ def count_on_meta(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
         "macs_by_op": dict(mode.by_op),
         "unsupported_ops": dict(mode.unsupported),
         "macs_paper": hooks.paper,
+        "macs_jetseg_formula": hooks.jetseg,
         "conv_macs": hooks.conv_macs,
         "cio": hooks.cio,
         "peak_activation_bytes": mode.peak,

@@ -125,4 +125,4 @@ def create_model(name: str, *, weights: str | None = None, **overrides) -> nn.Mo
 
 def _import_families() -> None:
     # Family files register themselves on import; importing here keeps `create_model` the one door.
-    from . import desanet, farsee, fassd, fassd_backbones, hardnet  # noqa: F401
+    from . import desanet, farsee, fassd, fassd_backbones, hardnet, jetseg  # noqa: F401
