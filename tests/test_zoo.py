@@ -153,3 +153,13 @@ def test_farsee_table_i_methods():
     assert full.fps == round(1000 / 46.1, 1) and full.gpu == "Titan X (Maxwell)"
     # the backbone is the plain-torch ResNet-18 trunk (11,176,512 params)
     assert n_params(bb.create_model("farsee_net").frontend) == 11_176_512
+
+
+@pytest.mark.parametrize("name", bb.list_models())
+def test_runs_at_every_size_of_the_cityscapes_13_grid(name):
+    """Shape propagation at every grid size (meta device, so it costs no arithmetic)."""
+    from benchbench.analysis import analyze
+    from benchbench.suite import GRIDS
+
+    for hw in GRIDS["cityscapes-13"]:
+        assert analyze(name, hw, num_classes=19).output_shape == (1, 19, *hw), hw
