@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..normalize import device_key_for, normalize_fps
+from ..normalize import device_key_for, gpu_key, normalize_fps
 from ..store import load_run_info, read_records
 from ..zoo import list_models, model_card
 
@@ -77,10 +77,9 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
                 published.append(rep)
         for rep in published or [None]:
             pub_norm = None
-            if rep is not None:
-                from ..normalize import gpu_key
-                pub_norm = normalize_fps(rep.fps, gpu_key(rep.gpu) or _jetson(rep.gpu),
-                                         rep.tensorrt).value
+            if rep is not None:   # a spec-estimate factor (Jetsons) gives no comparable norm
+                n = normalize_fps(rep.fps, gpu_key(rep.gpu), rep.tensorrt)
+                pub_norm = None if n.estimate else n.value
             rows.append({
                 "model": r["model"], "resolution": r["resolution"],
                 "device": r["device_name"], "backend": f"{r['backend']}-{r['precision']}",
@@ -95,8 +94,3 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
             })
     return pd.DataFrame(rows)
 
-
-def _jetson(gpu: str | None) -> str | None:
-    from ..devices import match_name
-    found = match_name(gpu or "") if gpu else None
-    return found["key"] if found else None
