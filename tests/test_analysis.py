@@ -1,11 +1,10 @@
 """Static analysis against the papers' printed figures and against fvcore itself."""
 import pytest
-import torch
 from torch import nn
 
 import benchbench as bb
 from benchbench.analysis import analyze
-from benchbench.analysis.counters import count_on_meta, fvcore_reference
+from benchbench.analysis.counters import fvcore_reference
 
 FULL = (1024, 2048)
 

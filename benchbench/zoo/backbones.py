@@ -102,7 +102,7 @@ class MobileNetV2(nn.Module):
 
     def __init__(self):
         super().__init__()
-        layers, cin, stride_so_far, self.taps = [_conv_bn_relu6(3, 32, 3, 2)], 32, 2, []
+        layers, cin = [_conv_bn_relu6(3, 32, 3, 2)], 32
         for t, c, n, s in MOBILENETV2:
             for i in range(n):
                 layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
@@ -218,7 +218,7 @@ class HarDNet68ds(nn.Module):
         from ._layers import HarDBlock
 
         self.stem = nn.Sequential(_conv_relu6(3, 32, 3, 2), _conv_relu6(32, 64, 1), _dw_bn(64, 2))
-        blocks, ch, chans = [], 64, []
+        blocks, ch = [], 64
         for growth, n, trans, down in HARDNET68DS[:stages]:
             hdb = HarDBlock(ch, growth, n, 1.7, layer=_comb_layer)
             blocks.append(nn.Sequential(hdb, _conv_relu6(hdb.out_channels, trans, 1)))
