@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render runs to one HTML file")
     rep.add_argument("runs", nargs="+", metavar="RUN_DIR")
     rep.add_argument("-o", "--output", help="HTML file (default: reports/<run>.html)")
+    rep.add_argument("--json", action="store_true")
 
     mods = sub.add_parser("models", help="list registered models")
     mods.add_argument("pattern", nargs="?", default="*")
@@ -114,8 +115,12 @@ def cmd_report(args) -> int:
     for run in args.runs:
         if not (Path(run) / "run.json").is_file():
             raise UsageError(f"{run}: not a run directory (no run.json)")
-    output = args.output or f"reports/{Path(args.runs[0]).name}.html"
-    print(render(args.runs, output))
+    output = render(args.runs, args.output or f"reports/{Path(args.runs[0]).name}.html")
+    if args.json:
+        figures = sorted(str(p) for p in output.parent.glob(f"{output.stem}_figures/*"))
+        _emit({"report": str(output), "figures": figures})
+    else:
+        print(output)
     return EXIT_OK
 
 

@@ -70,9 +70,11 @@ def test_single_cpu_run_report(runs, tmp_path, capsys):
     assert "4 measured cell(s) not placed: 4 x no speed factor for the host CPU" in html
 
 
-def test_merged_report_with_a_gpu_run(runs, tmp_path):
+def test_merged_report_with_a_gpu_run(runs, tmp_path, capsys):
     out = tmp_path / "merged.html"
-    assert main(["report", *map(str, runs), "-o", str(out)]) == 0
+    assert main(["report", *map(str, runs), "-o", str(out), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["report"] == str(out) and len(listed["figures"]) == 8   # 4 figures x PNG+SVG
     html = out.read_text()
     assert html.count("data:image/png;base64,") == 4   # + roofline for the H100
     assert "mix timing protocols (paper, robust)" in html
