@@ -13,3 +13,6 @@ else
     "$PY" -m pip install "torch==2.13.0"
 fi
 "$PY" -m pip install -e ".${1:-}"
+# make the new `bench` entry point visible to shells that resolve commands through pyenv shims
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
+command -v bench >/dev/null 2>&1 || echo "install: 'bench' is not on PATH; use: $PY -m benchbench ..."
