@@ -56,5 +56,5 @@ def detect_current(profiles=None, devicetree: Path = Path("/proc/device-tree/mod
         found = match_name(model, "jetson")
         if found:
             return {**found, "detected_as": f"device-tree model '{model}'"}
-    from .env import _cpu_model
-    return {**profile("cpu"), "detected_as": f"CPU '{_cpu_model()}'"}
+    from .env import cpu_model
+    return {**profile("cpu"), "detected_as": f"CPU '{cpu_model()}'"}

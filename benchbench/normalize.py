@@ -10,7 +10,6 @@ ratio), which is flagged ``estimate`` wherever it is used.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,11 +93,10 @@ def literature_per_class() -> pd.DataFrame:
 
 
 def device_key_for(device_name: str | None, device: str | None, target: str | None) -> str | None:
-    """The profile a measured record normalises against: its actual device, never just the suite's
-    target (a TX2 suite run on a desktop GPU is a desktop number)."""
+    """The profile a measured record normalises against: the device it actually ran on, matched by
+    name, never the suite's ``target`` (a TX2 suite run on a desktop GPU is a desktop number, and a
+    GPU missing from the profiles gets no factor rather than a wrong one)."""
     if device == "cpu":
         return "cpu"
-    found = match_name(device_name or "", "gpu") if device_name else None
-    if found:
-        return found["key"]
-    return target if device == "cuda" and target and not re.match(r"^(cpu)$", target) else None
+    found = (match_name(device_name, "gpu") or match_name(device_name)) if device_name else None
+    return found["key"] if found else None

@@ -53,7 +53,7 @@ def _base_record(cell: Cell, suite: Suite, run_id: str) -> dict:
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return env._cpu_model()
+    return env.cpu_model()
 
 
 def _model_kwargs(cell: Cell) -> dict:

@@ -38,6 +38,7 @@ def test_gpu_aliases():
     assert gpu_key("Titan X") is None                  # ambiguous as printed
     assert device_key_for("NVIDIA H100 80GB HBM3", "cuda", "h100") == "h100"
     assert device_key_for("AMD EPYC", "cpu", "cpu") == "cpu"
+    assert device_key_for("NVIDIA GeForce RTX 4090", "cuda", "gtx1080ti") is None  # no profile
 
 
 def test_every_seed_table_is_in_the_database():

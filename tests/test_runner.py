@@ -100,20 +100,29 @@ def test_dry_run_lists_cells_in_order(tmp_path, capsys):
     assert cells[-1] == "fassd_net(alpha=4)@128x256/b1/channels_last-fp32/cpu"
 
 
-def test_sigkill_leaves_valid_lines_and_resume_completes(tmp_path, capsys):
-    suite = write_suite(tmp_path, budget=0.4)
+def start_run(tmp_path, **popen_args):
+    """`bench run` on the tiny suite in a child process; returns (process, results dir)."""
     out_dir = tmp_path / "res"
-    proc = subprocess.Popen([sys.executable, "-m", "benchbench.cli", "run", str(suite), "--out",
-                             str(out_dir), "--no-progress"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = [sys.executable, "-m", "benchbench.cli", "run", str(write_suite(tmp_path, budget=0.4)),
+           "--out", str(out_dir), "--no-progress"]
+    return subprocess.Popen(cmd, **popen_args), out_dir
+
+
+def wait_for_records(out_dir, count: int):
+    """The run's records.jsonl once it holds ``count`` lines (None after two minutes)."""
     deadline = time.time() + 120
-    records = None
     while time.time() < deadline:
         found = list(out_dir.glob("*/records.jsonl"))
-        if found and len(found[0].read_bytes().splitlines()) >= 2:
-            records = found[0]
-            break
+        if found and found[0].read_bytes().count(b"\n") >= count:
+            return found[0]
         time.sleep(0.05)
+    return None
+
+
+def test_sigkill_leaves_valid_lines_and_resume_completes(tmp_path, capsys):
+    proc, out_dir = start_run(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    records = wait_for_records(out_dir, 2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert records is not None, "the run never wrote two records"
@@ -128,23 +137,14 @@ def test_sigkill_leaves_valid_lines_and_resume_completes(tmp_path, capsys):
 
 
 def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path):
-    suite = write_suite(tmp_path, budget=0.4)
-    out_dir = tmp_path / "res"
-    proc = subprocess.Popen([sys.executable, "-m", "benchbench.cli", "run", str(suite), "--out",
-                             str(out_dir), "--no-progress"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        found = list(out_dir.glob("*/records.jsonl"))
-        if found and found[0].read_bytes().count(b"\n") >= 1:
-            break
-        time.sleep(0.05)
+    proc, out_dir = start_run(tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    records = wait_for_records(out_dir, 1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert "finished cells are kept. Resume with: bench run --resume" in err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert len(read_records(found[0])) >= 1
+    assert records is not None and len(read_records(records)) >= 1
 
 
 def test_python_api_runs_a_suite_path(tmp_path):
