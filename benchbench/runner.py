@@ -76,6 +76,98 @@ def _protocol(cfg, result, device: torch.device) -> dict:
     }
 
 
+@dataclass
+class CellContext:
+    """What the stages of one cell share: the cell, and what earlier stages prepared."""
+
+    cell: Cell
+    suite: Suite
+    device: torch.device
+    backend: object
+    kwargs: dict
+    model: torch.nn.Module | None = None
+    timing: object = None
+
+
+def _stage_analyse(ctx: CellContext) -> dict:
+    static = analyze(ctx.cell.model.name, ctx.cell.input_hw, ctx.cell.batch, **ctx.kwargs)
+    return dict(params=static.params, macs=static.macs, gflops=static.gflops,
+                macs_paper=static.macs_paper, conv_macs=static.conv_macs, cio=static.cio,
+                moc=static.moc, peak_activation_mb=static.peak_activation_mb,
+                macs_by_op=static.macs_by_op, unsupported_ops=static.unsupported_ops,
+                conventions=CONVENTIONS)
+
+
+def _stage_build(ctx: CellContext) -> dict:
+    """Build the model (with the suite's weights, if any) and prepare the backend."""
+    cell = ctx.cell
+    weights = ctx.suite.accuracy.weights_for(cell.model) if ctx.suite.accuracy else None
+    ctx.model = create_model(cell.model.name, weights=weights, **ctx.kwargs)
+    example = torch.randn(cell.batch, 3, cell.height, cell.width,
+                          generator=torch.Generator().manual_seed(0))
+    ctx.backend.prepare(ctx.model, example, ctx.device, cell.precision,
+                        ctx.suite.timing.include_transfer)
+    return {"weights": weights, "weights_sha256": _sha256(weights) if weights else None}
+
+
+def _stage_time(ctx: CellContext) -> dict:
+    device = ctx.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    before = device_state(device)
+    result = measure(ctx.backend, device, ctx.suite.timing)
+    out = dict(result.metrics(), **_memory(device), device_name=_device_name(device),
+               backend_info=ctx.backend.info(),
+               protocol=_protocol(ctx.suite.timing, result, device),
+               latency_samples_ms=[round(s, 5) for s in result.samples_ms],
+               telemetry_before=before)
+    return out
+
+
+def _stage_power(ctx: CellContext) -> dict:
+    """Energy per frame in its own pass after the latency pass (or why there is none)."""
+    cfg, device = ctx.suite.power, ctx.device
+    sampler, reason = resolve_sampler(cfg.sampler, device.type, cfg.interval_ms)
+    if sampler is None:
+        return {"power_sampler": "none", "power_unavailable": reason, **_NO_POWER}
+    out = {**_NO_POWER, **measure_energy(ctx.backend, sampler, cfg.idle_s, cfg.duration_s,
+                                         ctx.suite.timing.autograd)}
+    if hasattr(sampler, "reasons_during"):
+        out["_reasons_during"] = sampler.reasons_during
+    return out
+
+
+def _stage_accuracy(ctx: CellContext) -> dict:
+    """mIoU of the model that was just timed, through the same backend and precision."""
+    spec = ctx.suite.accuracy
+    if spec is None:
+        return {}
+    cell = ctx.cell
+    if spec.weights_for(cell.model) is None:
+        return {"miou": None, "accuracy_unavailable": (
+            f"no weights for {cell.model.label} in accuracy.weights: a randomly initialised "
+            f"model's mIoU means nothing")}
+    if spec.config.multi_scale and not getattr(ctx.backend, "dynamic_shapes", True):
+        raise ValueError(f"{cell.backend} runs one static input shape; multi-scale / flip "
+                         f"evaluation needs a backend with dynamic shapes (eager)")
+    from .accuracy import evaluate, open_dataset
+    from .zoo._preprocess import PREPROCESSING
+
+    card = model_card(cell.model.name)
+    cfg = spec.config
+    result = evaluate(ctx.backend.infer, open_dataset(cfg.dataset, cfg.root, cfg.split),
+                      cell.input_hw, PREPROCESSING[card.preprocess], cfg, batch=cell.batch,
+                      size_divisor=card.size_divisor, device=ctx.device)
+    return result.record_fields()
+
+
+# (name, stage, fatal): a fatal stage that raises fails the cell; any other records
+# ``<name>_error`` and keeps what the earlier stages measured.
+STAGES = (("analyse", _stage_analyse, True), ("build", _stage_build, True),
+          ("time", _stage_time, True), ("power", _stage_power, False),
+          ("accuracy", _stage_accuracy, False))
+
+
 def run_cell(cell: Cell, suite: Suite, run_id: str) -> dict:
     record = _base_record(cell, suite, run_id)
     record["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -84,37 +176,27 @@ def run_cell(cell: Cell, suite: Suite, run_id: str) -> dict:
     if reason:
         return {**record, "status": "skipped", "error": reason}
     device = torch.device(cell.device)
+    ctx = CellContext(cell, suite, device, backend, _model_kwargs(cell))
     try:
-        kwargs = _model_kwargs(cell)
-        static = analyze(cell.model.name, cell.input_hw, cell.batch, **kwargs)
-        record.update(params=static.params, macs=static.macs, gflops=static.gflops,
-                      macs_paper=static.macs_paper, conv_macs=static.conv_macs, cio=static.cio,
-                      moc=static.moc, peak_activation_mb=static.peak_activation_mb,
-                      macs_by_op=static.macs_by_op, unsupported_ops=static.unsupported_ops,
-                      conventions=CONVENTIONS)
-        model = create_model(cell.model.name, **kwargs)
-        example = torch.randn(cell.batch, 3, cell.height, cell.width,
-                              generator=torch.Generator().manual_seed(0))
-        backend.prepare(model, example, device, cell.precision, suite.timing.include_transfer)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        before = device_state(device)
-        result = measure(backend, device, suite.timing)
-        record.update(result.metrics())
-        record.update(_memory(device), device_name=_device_name(device),
-                      backend_info=backend.info(), protocol=_protocol(suite.timing, result, device),
-                      latency_samples_ms=[round(s, 5) for s in result.samples_ms])
-        record.update(_power_pass(backend, device, suite))
+        for name, stage, fatal in STAGES:
+            try:
+                record.update(stage(ctx))
+            except Exception as exc:  # noqa: PERF203 - one stage's failure is recorded
+                if fatal:
+                    raise
+                record[f"{name}_error"] = _one_line(exc)
         after = device_state(device)
-        record.update(telemetry_before=before, telemetry_after=after,
-                      **throttle_summary(before, after, record.pop("_reasons_during", None)))
+        record.update(telemetry_after=after, **throttle_summary(
+            record.get("telemetry_before"), after, record.pop("_reasons_during", None)))
         record["status"], record["error"] = "ok", None
     except Exception as exc:  # a failing cell (OOM, unsupported op) is recorded, the run goes on
+        record.pop("_reasons_during", None)
         record["status"] = "failed"
         record["error"] = _one_line(exc)
         record["traceback"] = traceback.format_exc(limit=-6)
     finally:
         backend.close()
+        ctx.model = None
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -126,17 +208,14 @@ _NO_POWER = {"power_w_mean": None, "idle_power_w": None, "energy_mj_per_frame": 
              "fps_per_watt": None}
 
 
-def _power_pass(backend, device: torch.device, suite: Suite) -> dict:
-    """Energy per frame in its own pass after the latency pass (or why there is none)."""
-    cfg = suite.power
-    sampler, reason = resolve_sampler(cfg.sampler, device.type, cfg.interval_ms)
-    if sampler is None:
-        return {"power_sampler": "none", "power_unavailable": reason, **_NO_POWER}
-    out = {**_NO_POWER, **measure_energy(backend, sampler, cfg.idle_s, cfg.duration_s,
-                                         suite.timing.autograd)}
-    if hasattr(sampler, "reasons_during"):
-        out["_reasons_during"] = sampler.reasons_during
-    return out
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from .accuracy import EVAL_AT, NUM_CLASSES, DatasetError, EvalConfig, open_dataset
 from .errors import SuiteError, UnknownModel
 from .measure.backends import BACKENDS, PRECISIONS, BackendSpec, create_backend
 from .measure.engine import PROTOCOLS, TimingConfig
@@ -39,7 +40,8 @@ GRIDS = {
 }
 
 TOP_KEYS = ("name", "description", "target", "device", "models", "num_classes", "resolutions",
-            "batch_sizes", "backends", "timing", "power")
+            "batch_sizes", "backends", "timing", "power", "accuracy")
+ACCURACY_KEYS = ("dataset", "root", "split", "limit", "eval_at", "scales", "flip", "weights")
 REQUIRED = ("name", "models", "resolutions")
 
 
@@ -68,6 +70,19 @@ class PowerConfig:
 
 
 @dataclass(frozen=True)
+class AccuracySpec:
+    """``accuracy:`` of a suite: where the data is and how to score every cell. Paths are
+    resolved against the suite file's folder."""
+
+    config: EvalConfig
+    weights: tuple[tuple[str, str], ...] = ()    # model label or name -> checkpoint path
+
+    def weights_for(self, spec: "ModelSpec") -> str | None:
+        table = dict(self.weights)
+        return table.get(spec.label, table.get(spec.name))
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     path: str
@@ -83,6 +98,7 @@ class Suite:
     backends: tuple[BackendSpec, ...]
     timing: TimingConfig
     power: PowerConfig
+    accuracy: AccuracySpec | None = None
 
     @property
     def sha256(self) -> str:
@@ -120,6 +136,8 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
     models = v.models(raw["models"])
     grid_name, sizes = v.resolutions(raw["resolutions"], models)
     backends = v.backends(raw.get("backends", [{"name": "eager", "precision": "fp32"}]), device)
+    num_classes = v.positive_int(raw.get("num_classes", 19), "num_classes")
+    accuracy = v.accuracy(raw["accuracy"], models, num_classes) if raw.get("accuracy") else None
     return Suite(
         name=v.string(raw["name"], "name"),
         path=path,
@@ -129,7 +147,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
         if "target" in raw else None,
         device=device,
         models=models,
-        num_classes=v.positive_int(raw.get("num_classes", 19), "num_classes"),
+        num_classes=num_classes,
         resolutions=sizes,
         resolutions_name=grid_name,
         batch_sizes=tuple(v.positive_int(b, f"batch_sizes[{i}]") for i, b in
@@ -137,6 +155,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
         backends=backends,
         timing=v.timing(raw.get("timing", {})),
         power=v.power(raw.get("power", {})),
+        accuracy=accuracy,
     )
 
 
@@ -323,3 +342,55 @@ class _Validator:
             sampler=self.choice(value.get("sampler", "none"), SAMPLERS, "power.sampler"),
             interval_ms=self.positive_int(value.get("interval_ms", 100), "power.interval_ms"),
             idle_s=value.get("idle_s", 1.0), duration_s=value.get("duration_s", 2.0))
+
+    def _path(self, value, field: str) -> str:
+        value = self.string(value, field)
+        path = Path(value).expanduser()
+        if not path.is_absolute() and self.path not in ("<suite>", "<resumed>"):
+            path = Path(self.path).parent / path
+        return str(path)
+
+    def accuracy(self, value, models, num_classes: int) -> AccuracySpec:
+        value = self.mapping(value, "accuracy")
+        self.keys(value, ACCURACY_KEYS, "accuracy")
+        dataset = self.choice(value.get("dataset", "cityscapes"), tuple(NUM_CLASSES),
+                              "accuracy.dataset")
+        if num_classes != NUM_CLASSES[dataset]:
+            self.fail("num_classes", f"is {num_classes}, but accuracy.dataset {dataset} has "
+                      f"{NUM_CLASSES[dataset]} classes")
+        root = self._path(value["root"], "accuracy.root") if value.get("root") else None
+        split = self.string(value.get("split", "val"), "accuracy.split")
+        limit = value.get("limit")
+        if limit is not None:
+            self.positive_int(limit, "accuracy.limit")
+        scales = value.get("scales", [1.0])
+        for i, scale in enumerate(self.nonempty_list(scales, "accuracy.scales")):
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
+                self.fail(f"accuracy.scales[{i}]", f"must be a positive number, got {scale!r}")
+        flip = value.get("flip", False)
+        if not isinstance(flip, bool):
+            self.fail("accuracy.flip", f"must be true or false, got {flip!r}")
+        cfg = EvalConfig(dataset=dataset, root=root, split=split, limit=limit,
+                         eval_at=self.choice(value.get("eval_at", "full"), EVAL_AT,
+                                             "accuracy.eval_at"),
+                         scales=tuple(float(s) for s in scales), flip=flip)
+        try:
+            open_dataset(dataset, root, split).samples
+        except DatasetError as exc:
+            self.fail("accuracy.root", str(exc))
+        return AccuracySpec(cfg, self.weights(value.get("weights") or {}, models))
+
+    def weights(self, value, models) -> tuple[tuple[str, str], ...]:
+        value = self.mapping(value, "accuracy.weights")
+        known = {m.label for m in models} | {m.name for m in models}
+        out = []
+        for key, path in value.items():
+            field = f"accuracy.weights.{key}"
+            if key not in known:
+                self.fail(field, f"{key!r} is not a model of this suite; models: "
+                          f"{', '.join(sorted(known))}", _suggest(key, known))
+            path = self._path(path, field)
+            if not Path(path).is_file():
+                self.fail(field, f"{path}: no such checkpoint file")
+            out.append((key, path))
+        return tuple(out)

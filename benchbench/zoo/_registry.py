@@ -15,6 +15,7 @@ from typing import Callable
 from torch import nn
 
 from ..errors import UnknownModel, UsageError
+from ._preprocess import PREPROCESSING, default_preprocess
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class ModelCard:
     reported: tuple[Reported, ...] = ()
     notes: str = ""
     defaults: dict = field(default_factory=dict)
+    preprocess: str = "imagenet_rgb"  # a key of zoo._preprocess.PREPROCESSING
 
     def as_dict(self) -> dict:
         return {
@@ -57,7 +59,7 @@ class ModelCard:
             "size_divisor": self.size_divisor, "output_stride": self.output_stride,
             "builds_per_size": self.builds_per_size,
             "official_params": self.official_params, "notes": self.notes,
-            "defaults": dict(self.defaults),
+            "defaults": dict(self.defaults), "preprocess": self.preprocess,
             "reported": [r.__dict__ for r in self.reported],
         }
 
@@ -67,8 +69,15 @@ _MODELS: dict[str, ModelCard] = {}
 
 def register_model(*, family: str, paper: str, size_divisor: int = 16, output_stride: int = 32,
                    builds_per_size: bool = False, official_params: int | None = None,
-                   reported: tuple[Reported, ...] = (), notes: str = ""):
-    """Register the decorated builder under its function name. A duplicate name raises."""
+                   reported: tuple[Reported, ...] = (), notes: str = "",
+                   preprocess: str | None = None):
+    """Register the decorated builder under its function name. A duplicate name raises.
+
+    ``preprocess`` names the input transform of the authors' evaluation code
+    (``zoo._preprocess``); by default the family's."""
+    preprocess = preprocess or default_preprocess(family)
+    if preprocess not in PREPROCESSING:
+        raise ValueError(f"unknown preprocess {preprocess!r}; known: {', '.join(PREPROCESSING)}")
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = fn.__name__
@@ -77,7 +86,7 @@ def register_model(*, family: str, paper: str, size_divisor: int = 16, output_st
         defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
                     if p.default is not inspect.Parameter.empty}
         _MODELS[name] = ModelCard(name, family, paper, fn, size_divisor, output_stride, builds_per_size,
-                                  official_params, tuple(reported), notes, defaults)
+                                  official_params, tuple(reported), notes, defaults, preprocess)
         return fn
 
     return wrap

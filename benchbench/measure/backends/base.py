@@ -36,6 +36,11 @@ class Backend(Protocol):
     def run(self) -> object:
         """One forward on the prepared input."""
 
+    def infer(self, frames: torch.Tensor) -> torch.Tensor:
+        """Logits for host frames (N, 3, H, W) float32, through the prepared model in its
+        precision; the accuracy stage scores exactly what is timed. Backends with a static
+        input shape (``dynamic_shapes = False``) take only the prepared shape."""
+
     def sync(self) -> None: ...
 
     def close(self) -> None: ...

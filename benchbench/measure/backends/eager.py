@@ -10,6 +10,7 @@ from .base import PRECISIONS, synchronize
 class EagerBackend:
     name = "eager"
     memory_format = torch.contiguous_format
+    dynamic_shapes = True
 
     def unavailable_reason(self, device: str, precision: str) -> str | None:
         if precision not in PRECISIONS:
@@ -23,7 +24,7 @@ class EagerBackend:
     def prepare(self, model: nn.Module, example: torch.Tensor, device: torch.device,
                 precision: str, include_transfer: bool) -> None:
         dtype = PRECISIONS[precision]
-        self.device = device
+        self.device, self.dtype = device, dtype
         self.model = model.eval().to(device=device, dtype=dtype, memory_format=self.memory_format)
         frame = example.to(dtype=dtype).contiguous(memory_format=self.memory_format)
         self.include_transfer = include_transfer and device.type != "cpu"
@@ -36,6 +37,11 @@ class EagerBackend:
         if self.include_transfer:
             return self.model(self.host_frame.to(self.device, non_blocking=True))
         return self.model(self.frame)
+
+    def infer(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
+        with torch.inference_mode():
+            return self.model(x)
 
     def sync(self) -> None:
         synchronize(self.device)

@@ -23,6 +23,7 @@ _TRT_TO_TORCH = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bf
 class TensorRTBackend:
     name = "tensorrt"
     workspace_bytes = 1 << 30
+    dynamic_shapes = False           # the engine is built for the cell's static input shape
 
     def unavailable_reason(self, device: str, precision: str) -> str | None:
         try:
@@ -57,6 +58,8 @@ class TensorRTBackend:
             if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                 buf.copy_(example.to(dtype))
                 self.input_name = name
+            else:
+                self.output_name = name
             self.buffers[name] = buf
             self.context.set_tensor_address(name, buf.data_ptr())
 
@@ -85,6 +88,15 @@ class TensorRTBackend:
             self.buffers[self.input_name].copy_(self.host_frame, non_blocking=True)
         self.context.execute_async_v3(torch.cuda.current_stream(self.device).cuda_stream)
         return self.buffers
+
+    def infer(self, frames: torch.Tensor) -> torch.Tensor:
+        dst = self.buffers[self.input_name]
+        if tuple(frames.shape) != tuple(dst.shape):
+            raise ValueError(f"TensorRT engine takes {tuple(dst.shape)}, got {tuple(frames.shape)}")
+        dst.copy_(frames.to(dst.dtype))
+        self.context.execute_async_v3(torch.cuda.current_stream(self.device).cuda_stream)
+        self.sync()
+        return self.buffers[self.output_name].clone()
 
     def sync(self) -> None:
         synchronize(self.device)
