@@ -30,11 +30,12 @@ class ConfusionMatrix:
         """``target``: train ids with IGNORE; ``pred``: class indices of the same shape."""
         if target.shape != pred.shape:
             raise ValueError(f"target {tuple(target.shape)} and prediction {tuple(pred.shape)} differ")
-        target = target.to(self.counts.device, torch.int64)
-        pred = pred.to(self.counts.device, torch.int64)
-        keep = target != IGNORE
         n = self.num_classes
-        self.counts += torch.bincount(target[keep] * n + pred[keep], minlength=n * n)
+        # No boolean mask: ignored pixels (target IGNORE) land in bins past n*n and are dropped.
+        index = target.to(self.counts.device, torch.int32) * n + pred.to(self.counts.device,
+                                                                          torch.int32)
+        counts = torch.bincount(index.flatten(), minlength=(IGNORE + 1) * n)
+        self.counts += counts[: n * n]
 
     @property
     def matrix(self) -> np.ndarray:

@@ -50,17 +50,25 @@ def miou_vs_resolution(frame):
     if ok.empty or ok["miou"].isna().all():
         return None, ("no cell of these runs has accuracy (mIoU): they were timing runs without "
                       "a dataset and weights")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for model, rows in ok[ok["miou"].notna()].groupby("series"):
+    have = ok[ok["miou"].notna()].copy()
+    several = have[["backend", "precision"]].drop_duplicates().shape[0] > 1
+    have["label"] = have["series"] + (" " + have["backend"] + "-" + have["precision"]
+                                      if several else "")
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for label, rows in have.groupby("label"):
         rows = rows.sort_values("height").drop_duplicates("height")
-        ax.plot(rows["height"], rows["miou"], marker="o", label=model)
+        ax.plot(rows["height"], rows["miou"], marker="o", label=label)
     for level, color, label in MIOU_LINES:
         ax.axhline(level, color=color, linestyle="--", linewidth=1, label=label)
-    ax.set(xlabel="input height (px)", ylabel="mIoU (%)")
+    ax.set(xlabel="input height (px); width = 2 x height", ylabel="mIoU (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    return fig, None
+    protocols = sorted(set(have["eval_at"].dropna()))
+    note = f"eval_at: {', '.join(protocols)}" if protocols else None
+    if "multi_scale" in have and have["multi_scale"].fillna(False).astype(bool).any():
+        note = (note + "; " if note else "") + "multi-scale evaluation"
+    return fig, note
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:

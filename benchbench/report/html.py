@@ -10,7 +10,8 @@ import jinja2
 import pandas as pd
 
 from . import figures
-from .tables import CELL_COLUMNS, comparison_table, complexity_table, load_runs
+from .tables import (CELL_COLUMNS, comparison_table, complexity_table, load_runs,
+                     per_class_table, precision_table)
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -44,14 +45,17 @@ def _save(fig, stem: Path) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _per_class(frame: pd.DataFrame) -> tuple[dict | None, str | None]:
-    has = frame[frame["iou_per_class"].map(lambda v: isinstance(v, dict) and bool(v))] \
-        if len(frame) else frame
-    if has.empty:
-        return None, "no cell has per-class IoU (no accuracy evaluation in these runs)"
-    rows = [{"model": r["model"], "resolution": r["resolution"], **r["iou_per_class"]}
-            for _, r in has.iterrows()]
-    return _table(pd.DataFrame(rows)), None
+def _accuracy_tables(frame: pd.DataFrame, not_drawn: list) -> tuple[dict | None, dict | None]:
+    per_class = per_class_table(frame) if len(frame) else pd.DataFrame()
+    if per_class.empty:
+        not_drawn.append({"title": "Per-class IoU (FASSD Table III / VI)",
+                          "why": "no cell has per-class IoU (no accuracy evaluation in these runs)"})
+    precision = precision_table(frame) if len(frame) else pd.DataFrame()
+    if precision.empty:
+        not_drawn.append({"title": "mIoU at fp32 vs reduced precision (FASSD Table VIII)",
+                          "why": "no model was scored at both fp32 and fp16/bf16 at one size"})
+    return (_table(per_class) if len(per_class) else None,
+            _table(precision) if len(precision) else None)
 
 
 def render(run_dirs, output: str | Path) -> Path:
@@ -66,9 +70,7 @@ def render(run_dirs, output: str | Path) -> Path:
             continue
         figs.append({"title": title, "png": _save(fig, fig_dir / key), "note": note,
                      "files": [f"{fig_dir.name}/{key}.png", f"{fig_dir.name}/{key}.svg"]})
-    per_class, per_class_note = _per_class(frame)
-    if per_class_note:
-        not_drawn.append({"title": "Per-class IoU (FASSD Table VI)", "why": per_class_note})
+    per_class, precision = _accuracy_tables(frame, not_drawn)
     cells = frame[CELL_COLUMNS] if len(frame) else pd.DataFrame(columns=CELL_COLUMNS)
     bad = frame[(frame["status"] != "ok") | (frame["throttled"] == True)] if len(frame) else frame  # noqa: E712
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
@@ -77,7 +79,7 @@ def render(run_dirs, output: str | Path) -> Path:
         runs=infos, figures=figs, not_drawn=not_drawn,
         cells=_table(cells), complexity=_table(complexity_table(frame)) if len(frame) else None,
         comparison=_table(comparison_table(frame)) if len(frame) else None,
-        per_class=per_class,
+        per_class=per_class, precision=precision,
         counts=frame["status"].value_counts().to_dict() if len(frame) else {},
         problems=bad[["model", "resolution", "backend", "precision", "status", "throttled",
                       "error"]].to_dict("records") if len(bad) else [],

@@ -11,7 +11,7 @@ from ..zoo import list_models, model_card
 
 CELL_COLUMNS = ["model", "resolution", "batch", "backend", "precision", "device_name", "status",
                 "fps", "fps_norm_1080ti", "latency_ms_mean", "latency_ms_p50", "latency_ms_p90",
-                "latency_ms_p99", "latency_ms_std", "iterations", "protocol_name", "power_w_mean",
+                "latency_ms_p99", "latency_ms_std", "iterations", "protocol_name", "miou", "power_w_mean",
                 "energy_mj_per_frame", "fps_per_watt", "throttled", "error"]
 
 
@@ -28,6 +28,8 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
     frame = pd.DataFrame(rows)
     for col in set(CELL_COLUMNS + ["height", "width", "params", "gflops", "macs", "cio", "moc",
                                    "latency_samples_ms", "miou", "iou_per_class", "target",
+                                   "pixel_acc", "n_images", "eval_at", "multi_scale",
+                                   "accuracy_unavailable", "accuracy_error",
                                    "device"]) - {"resolution", "protocol_name", "fps_norm_1080ti"}:
         if col not in frame.columns:
             frame[col] = None
@@ -94,3 +96,35 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
             })
     return pd.DataFrame(rows)
 
+
+
+def per_class_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """FASSD Table III / VI style: one row per evaluated cell, IoU (%) per named class, mIoU."""
+    has = frame[frame["iou_per_class"].map(lambda v: isinstance(v, dict) and bool(v))]
+    rows = [{"model": r["model"], "resolution": r["resolution"],
+             "backend": f"{r['backend']}-{r['precision']}",
+             **{name: v for name, v in r["iou_per_class"].items()},
+             "mIoU": r["miou"], "eval_at": r["eval_at"] + (" ms" if r["multi_scale"] else "")}
+            for _, r in has.iterrows()]
+    return pd.DataFrame(rows)
+
+
+def precision_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """FASSD Table VIII style: mIoU at fp32 beside the same model and size at reduced precision
+    (fp16 / bf16, any backend), with the difference. fp32 comes from the same backend when the
+    run has it, else from eager fp32."""
+    scored = frame[(frame["status"] == "ok") & frame["miou"].notna()]
+    rows = []
+    for _, low in scored[scored["precision"] != "fp32"].iterrows():
+        same = scored[(scored["model"] == low["model"]) & (scored["resolution"] == low["resolution"])
+                      & (scored["precision"] == "fp32")]
+        ref = same[same["backend"] == low["backend"]]
+        ref = ref if len(ref) else same[same["backend"] == "eager"]
+        if ref.empty:
+            continue
+        fp32 = ref.iloc[0]
+        rows.append({"model": low["model"], "resolution": low["resolution"],
+                     "fp32": f"{fp32['backend']}-fp32", "mIoU fp32": fp32["miou"],
+                     "reduced": f"{low['backend']}-{low['precision']}",
+                     "mIoU reduced": low["miou"], "difference": low["miou"] - fp32["miou"]})
+    return pd.DataFrame(rows)
