@@ -3,6 +3,7 @@ import pytest
 from torch import nn
 
 import benchbench as bb
+from conftest import zoo_models
 from benchbench.analysis import analyze
 from benchbench.analysis.counters import fvcore_reference
 
@@ -62,7 +63,7 @@ def test_unsupported_ops_are_listed_not_zeroed():
     assert analyze("fc_hardnet_70", FULL).unsupported_ops == {"aten::avg_pool2d": 4}
 
 
-@pytest.mark.parametrize("name", bb.list_models())
+@pytest.mark.parametrize("name", zoo_models())
 def test_meta_counter_equals_real_fvcore(name):
     card = bb.model_card(name)
     h = 256 if card.builds_per_size else max(64, card.output_stride)

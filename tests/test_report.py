@@ -65,7 +65,8 @@ def test_single_cpu_run_report(runs, tmp_path, capsys):
         assert (tmp_path / "r_figures" / f"{name}.svg").exists()
     assert "mIoU vs input resolution (FASSD Fig. 6)</b>: no cell of these runs has accuracy" in html
     assert "Roofline per device</b>: the host CPU: no peak compute / bandwidth" in html
-    assert "Per-class IoU (FASSD Table VI)</b>: no cell has per-class IoU" in html
+    assert "Per-class IoU (FASSD Table III / VI)</b>: no cell has per-class IoU" in html
+    assert "(FASSD Table VIII)</b>: no model was scored" in html
     assert "2,289,454" in html                       # complexity table: FASSD-Net-L2 params
     assert "4 measured cell(s) not placed: 4 x no speed factor for the host CPU" in html
 
