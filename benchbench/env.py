@@ -82,3 +82,27 @@ def collect() -> dict:
         "git_commit": git_commit(),
         **_gpu_info(),
     }
+
+
+# What must not change between two halves of one run (or a run and its baseline).
+COMPARED = ("host", "cpu", "cpu_count_logical", "gpu_name", "gpu_driver", "git_commit",
+            "versions.torch", "versions.cuda", "versions.cudnn", "versions.tensorrt",
+            "versions.benchbench")
+
+
+def _get(envd: dict, dotted: str):
+    value = envd
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def differences(before: dict, now: dict, keys=COMPARED) -> list[str]:
+    """Human-readable differences between two ``collect()`` results, e.g.
+    ``versions.torch: 2.13.0 -> 2.14.1``."""
+    out = []
+    for key in keys:
+        a, b = _get(before or {}, key), _get(now or {}, key)
+        if a != b:
+            out.append(f"{key}: {a} -> {b}")
+    return out

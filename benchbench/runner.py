@@ -14,13 +14,13 @@ import torch
 from . import env
 from .analysis import CONVENTIONS, analyze
 from .cells import Cell, expand, resolve_device
-from .errors import BenchError
+from .errors import BenchError, UsageError
 from .measure.backends import create_backend
 from .measure.energy import measure_energy
 from .measure.engine import measure
 from .measure.power import resolve_sampler
 from .measure.telemetry import device_state, throttle_summary
-from .store import SCHEMA_VERSION, RunStore, new_run_id
+from .store import SCHEMA_VERSION, RunStore, current_records, new_run_id
 from .suite import Suite, suite_from_dict
 from .zoo import create_model, model_card
 
@@ -233,20 +233,58 @@ def _memory(device: torch.device) -> dict:
     return out
 
 
+class Progress:
+    """What the runner tells about its progress; the CLI decides how to show it."""
+
+    def start(self, total: int, done: int) -> None: ...
+
+    def cell_started(self, cell: Cell) -> None: ...
+
+    def cell_done(self, record: dict) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _summary(store: RunStore, cells: list[Cell], ran: int, done_before: int) -> RunSummary:
+    ids = {c.id for c in cells}
+    current = [r for r in current_records(store.records()) if r.get("cell_id") in ids]
+    count = {k: sum(r.get("status") == k for r in current) for k in ("ok", "failed", "skipped")}
+    return RunSummary(store.run_dir, len(cells), ran, count["ok"], count["failed"],
+                      count["skipped"], done_before)
+
+
+def _open_resumed(resume, allow_env_change: bool):
+    store = RunStore.open_for_resume(resume)
+    info = store.run_info()
+    for key in ("suite", "device", "run_id"):
+        if key not in info:
+            raise UsageError(f"{store.run_dir / 'run.json'}: not a benchbench run (no {key!r})")
+    suite = suite_from_dict(info["suite"], info.get("suite_path", "<resumed>"))
+    now = env.collect()
+    diffs = env.differences(info.get("environment"), now)
+    if diffs and not allow_env_change:
+        raise UsageError(f"{store.run_dir}: this machine differs from the run's ({'; '.join(diffs)}); "
+                         f"resuming would mix environments (--allow-env-change to do it anyway, "
+                         f"recorded in run.json)")
+    return store, info, suite, now, diffs
+
+
 def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "results",
-              resume: str | Path | None = None, progress: bool = True,
-              run_id: str | None = None) -> RunSummary:
+              resume: str | Path | None = None, progress: Progress | bool | None = None,
+              run_id: str | None = None, retry_failed: bool = False,
+              allow_env_change: bool = False) -> RunSummary:
     """Run every cell of ``suite`` (a Suite or a YAML path), or the missing cells of the run
-    directory ``resume``."""
+    directory ``resume`` (with ``retry_failed``, also its failed and skipped cells, whose old
+    records are kept, marked superseded)."""
     if isinstance(suite, (str, Path)):
         from .suite import load_suite
         suite = load_suite(suite)
+    resumed = None
     if resume is not None:
-        store = RunStore.open_for_resume(resume)
-        info = store.run_info()
-        suite = suite_from_dict(info["suite"], info.get("suite_path", "<resumed>"))
-        device = info["device"]
-        run_id = info["run_id"]
+        store, info, suite, now, diffs = _open_resumed(resume, allow_env_change)
+        device, run_id = info["device"], info["run_id"]
+        resumed = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "retry_failed": retry_failed,
+                   "environment_differences": diffs, **({"environment": now} if diffs else {})}
     else:
         device = resolve_device(suite.device)
         run_id = run_id or new_run_id(suite.name)
@@ -255,30 +293,32 @@ def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "re
             "suite_sha256": suite.sha256, "suite": suite.raw, "device": device,
             "timing": suite.timing.as_dict(), "environment": env.collect()})
     cells = expand(suite, device)
-    done = {r["cell_id"] for r in store.records()}
+    current = current_records(store.records())
+    if retry_failed:
+        again = {r["cell_id"] for r in current if r.get("status") in ("failed", "skipped")}
+        if again:
+            store.supersede(again)
+        current = [r for r in current if r["cell_id"] not in again]
+    done = {r["cell_id"] for r in current}
     todo = [c for c in cells if c.id not in done]
-    counts = {"ok": 0, "failed": 0, "skipped": 0}
-    bar = _progress(len(cells), len(done), progress)
+    if resumed is not None and todo:
+        store.update_info(resumes=store.run_info().get("resumes", []) + [resumed])
+    reporter = progress if isinstance(progress, Progress) else Progress()
+    reporter.start(len(cells), len(cells) - len(todo))
+    ran = 0
     try:
         for cell in todo:
-            bar.set_description(cell.id)
+            reporter.cell_started(cell)
             record = run_cell(cell, suite, run_id)
             store.append(record)
-            counts[record["status"]] += 1
-            bar.update(1)
+            ran += 1
+            reporter.cell_done(record)
     except KeyboardInterrupt:
-        bar.close()
-        finished = len(done) + sum(counts.values())
+        reporter.close()
+        finished = len(cells) - len(todo) + ran
         raise Interrupted(f"interrupted after {finished} of {len(cells)} cells; finished cells "
                           f"are kept. Resume with: bench run --resume {store.run_dir}") from None
-    bar.close()
-    store.update_info(completed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    return RunSummary(store.run_dir, len(cells), len(todo), counts["ok"], counts["failed"],
-                      counts["skipped"], len(done))
-
-
-def _progress(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="cell", dynamic_ncols=True,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+    reporter.close()
+    if todo or not store.run_info().get("completed_at"):
+        store.update_info(completed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return _summary(store, cells, ran, len(cells) - len(todo))

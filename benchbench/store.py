@@ -75,6 +75,22 @@ class RunStore:
     def records(self) -> list[dict]:
         return read_records(self.records_path)
 
+    def supersede(self, cell_ids: set[str]) -> int:
+        """Mark the current records of ``cell_ids`` as superseded (before they are re-run),
+        rewriting records.jsonl atomically. Returns how many records were marked."""
+        records, marked = self.records(), 0
+        for rec in records:
+            if rec.get("cell_id") in cell_ids and not rec.get("superseded"):
+                rec["superseded"] = True
+                marked += 1
+        tmp = self.records_path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(b"".join((json.dumps(r, default=str) + "\n").encode() for r in records))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.records_path)
+        return marked
+
     def update_info(self, **fields) -> None:
         info = self.run_info()
         info.update(fields)
@@ -89,6 +105,16 @@ def load_run_info(run_dir: str | Path) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: corrupt run.json ({exc.msg} at line {exc.lineno})") from None
+
+
+def current_records(records: list[dict]) -> list[dict]:
+    """The records that stand: superseded ones (re-run with --retry-failed) left out, and one
+    record per cell id (the last written)."""
+    latest = {}
+    for rec in records:
+        if not rec.get("superseded"):
+            latest[rec.get("cell_id")] = rec
+    return list(latest.values())
 
 
 def read_records(path: str | Path) -> list[dict]:

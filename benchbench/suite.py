@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from .accuracy import EVAL_AT, NUM_CLASSES, DatasetError, EvalConfig, open_dataset
-from .errors import SuiteError, UnknownModel
+from .errors import SuiteError, UnknownModel, UsageError
 from .measure.backends import BACKENDS, PRECISIONS, BackendSpec, create_backend
 from .measure.engine import PROTOCOLS, TimingConfig
 from .devices import load_profiles
@@ -236,11 +236,13 @@ class _Validator:
                 card = model_card(name)
             except UnknownModel:
                 self.fail(field, f"unknown model {name!r}", _suggest(name, list_models()))
-            for key in args:
-                if key not in card.defaults or key == "num_classes":
-                    allowed = ", ".join(k for k in card.defaults if k != "num_classes") or "none"
-                    self.fail(f"{field}.args.{key}", f"{name} takes no argument {key!r}; "
-                              f"allowed: {allowed} (num_classes is set suite-wide)")
+            for key, value in args.items():
+                try:
+                    card.check_args({key: value})
+                except UsageError as exc:
+                    self.fail(f"{field}.args.{key}", str(exc) + (
+                        " (num_classes is set suite-wide, input_size per resolution)"
+                        if key not in card.user_args else ""))
             specs.append(ModelSpec(name, tuple(sorted(args.items()))))
         return tuple(specs)
 
@@ -257,14 +259,10 @@ class _Validator:
         for i, (h, w) in enumerate(sizes):
             field = "resolutions" if name else f"resolutions[{i}]"
             for spec in models:
-                card = model_card(spec.name)
-                div = card.size_divisor
-                if h % div or w % div:
-                    self.fail(field, f"{h}x{w} is not a multiple of {div}, which {spec.name} "
-                              f"requires")
-                if min(h, w) < card.output_stride:
-                    self.fail(field, f"{h}x{w} is smaller than {spec.name}'s output stride "
-                              f"{card.output_stride}")
+                try:
+                    model_card(spec.name).check_size(h, w)
+                except UsageError as exc:
+                    self.fail(field, str(exc))
         if len(set(sizes)) != len(sizes):
             self.fail("resolutions", "lists the same size twice")
         return name, tuple(sizes)

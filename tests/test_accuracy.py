@@ -195,7 +195,7 @@ def test_bad_datasets_are_one_line_naming_the_path(capsys, tmp_path, monkeypatch
 
 def test_eval_rejects_bad_sizes_and_backends(capsys, cityscapes):
     line = _one_error_line(capsys, ["fassd_net_l2", "--data", str(cityscapes), "--size", "100x200"])
-    assert "multiples of" in line
+    assert "100x200 is not a multiple of 16" in line
     line = _one_error_line(capsys, ["fassd_net_l2", "--data", str(cityscapes), "--precision", "fp16",
                                     "--device", "cpu"])
     assert "fp16" in line

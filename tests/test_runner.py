@@ -86,8 +86,14 @@ def test_cuda_suite_without_cuda_records_skipped_cells(tmp_path, capsys):
         "backends: [", "backends: [{name: tensorrt, precision: fp16}, ")
     path = tmp_path / "cuda.yaml"
     path.write_text(suite)
-    code, out = run_json(capsys, ["run", str(path), "--out", str(tmp_path)])
-    assert code == 0 and out["skipped"] == 12 and out["ok"] == 0
+    code = main(["run", str(path), "--out", str(tmp_path), "--json", "--no-progress"])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    # nothing was measured: one warning line and exit 3, not a silent success
+    assert code == 3 and out["skipped"] == 12 and out["ok"] == 0
+    assert captured.err.strip().splitlines() == [captured.err.strip()]
+    assert captured.err.startswith("bench: warning: nothing was measured: all 12 cells were "
+                                   "skipped")
     reasons = {r["backend"]: r["error"] for r in
                read_records(Path(out["run_dir"]) / "records.jsonl")}
     assert "CUDA is not available" in reasons["eager"]
@@ -95,8 +101,14 @@ def test_cuda_suite_without_cuda_records_skipped_cells(tmp_path, capsys):
 
 
 def test_dry_run_lists_cells_in_order(tmp_path, capsys):
-    code, cells = run_json(capsys, ["run", str(write_suite(tmp_path)), "--dry-run"])
+    code, out = run_json(capsys, ["run", str(write_suite(tmp_path)), "--dry-run"])
+    cells = out["cells"]
     assert code == 0 and len(cells) == 8
+    est = out["estimate"]
+    assert len(est["per_cell_s"]) == 8 and all(s > 0 for s in est["per_cell_s"])
+    assert est["total_s"] == pytest.approx(sum(est["per_cell_s"])) and est["device_gflops"] > 0
+    # a larger input costs more: the estimate follows the analysis' MACs
+    assert est["per_cell_s"][2] >= est["per_cell_s"][0]
     assert cells[-1] == "fassd_net(alpha=4)@128x256/b1/channels_last-fp32/cpu"
 
 

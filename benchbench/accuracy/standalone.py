@@ -34,13 +34,7 @@ def resolve_size(request: EvalRequest, dataset) -> tuple[int, int]:
         from PIL import Image
         with Image.open(dataset.samples[0].image) as img:
             size = (img.height, img.width)
-    h, w = size
-    if h % card.size_divisor or w % card.size_divisor:
-        raise UsageError(f"--size {h}x{w}: {request.model} needs multiples of "
-                         f"{card.size_divisor}; give --size")
-    if min(h, w) < card.output_stride:
-        raise UsageError(f"--size {h}x{w} is smaller than {request.model}'s output stride "
-                         f"{card.output_stride}")
+    card.check_size(*size)
     return size
 
 
@@ -70,6 +64,7 @@ def run_eval(request: EvalRequest, on_image=None, on_start=None) -> tuple[Accura
     kwargs = dict(request.model_args, num_classes=NUM_CLASSES[cfg.dataset])
     if card.builds_per_size:
         kwargs["input_size"] = size
+    card.check_args(dict(request.model_args))
     model = create_model(request.model, weights=request.weights, **kwargs)
     try:
         backend.prepare(model, torch.zeros(1, 3, *size), torch.device(device), request.precision,

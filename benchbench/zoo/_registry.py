@@ -52,6 +52,46 @@ class ModelCard:
     notes: str = ""
     defaults: dict = field(default_factory=dict)
     preprocess: str = "imagenet_rgb"  # a key of zoo._preprocess.PREPROCESSING
+    arg_choices: dict = field(default_factory=dict)   # argument -> the values it may take
+
+    @property
+    def user_args(self) -> dict:
+        """Arguments a user may set (num_classes is suite-wide; input_size is set per cell)."""
+        return {k: v for k, v in self.defaults.items() if k not in _SET_BY_HARNESS}
+
+    def check_args(self, args: dict) -> dict:
+        """Validate user arguments against their declared type and allowed values; returns them
+        unchanged or raises ``UsageError`` naming the argument and what is allowed."""
+        allowed = self.user_args
+        for key, value in args.items():
+            if key not in allowed:
+                raise UsageError(f"{self.name} takes no argument {key!r}; it takes: "
+                                 f"{', '.join(sorted(allowed)) or 'none'}")
+            default = allowed[key]
+            kind = type(default)
+            if default is not None and (type(value) is not kind and not (
+                    kind is float and type(value) is int)):
+                raise UsageError(f"{self.name}: {key}={value!r} must be {kind.__name__} "
+                                 f"(like the default {default!r})"
+                                 + self._choices_hint(key))
+            if key in self.arg_choices and value not in self.arg_choices[key]:
+                raise UsageError(f"{self.name}: {key}={value!r} is not allowed"
+                                 + self._choices_hint(key))
+        return args
+
+    def _choices_hint(self, key: str) -> str:
+        choices = self.arg_choices.get(key)
+        return f"; allowed: {', '.join(map(str, choices))}" if choices else ""
+
+    def check_size(self, height: int, width: int) -> None:
+        """The input-size rules of this model, the same for suites, analyze and eval."""
+        div = self.size_divisor
+        if height % div or width % div:
+            raise UsageError(f"{height}x{width} is not a multiple of {div}, which {self.name} "
+                             f"requires")
+        if min(height, width) < self.output_stride:
+            raise UsageError(f"{height}x{width} is smaller than {self.name}'s output stride "
+                             f"{self.output_stride}")
 
     def as_dict(self) -> dict:
         return {
@@ -60,17 +100,19 @@ class ModelCard:
             "builds_per_size": self.builds_per_size,
             "official_params": self.official_params, "notes": self.notes,
             "defaults": dict(self.defaults), "preprocess": self.preprocess,
+            "arg_choices": {k: list(v) for k, v in self.arg_choices.items()},
             "reported": [r.__dict__ for r in self.reported],
         }
 
 
 _MODELS: dict[str, ModelCard] = {}
+_SET_BY_HARNESS = ("num_classes", "input_size")
 
 
 def register_model(*, family: str, paper: str, size_divisor: int = 16, output_stride: int = 32,
                    builds_per_size: bool = False, official_params: int | None = None,
                    reported: tuple[Reported, ...] = (), notes: str = "",
-                   preprocess: str | None = None):
+                   preprocess: str | None = None, arg_choices: dict | None = None):
     """Register the decorated builder under its function name. A duplicate name raises.
 
     ``preprocess`` names the input transform of the authors' evaluation code
@@ -86,7 +128,8 @@ def register_model(*, family: str, paper: str, size_divisor: int = 16, output_st
         defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
                     if p.default is not inspect.Parameter.empty}
         _MODELS[name] = ModelCard(name, family, paper, fn, size_divisor, output_stride, builds_per_size,
-                                  official_params, tuple(reported), notes, defaults, preprocess)
+                                  official_params, tuple(reported), notes, defaults, preprocess,
+                                  dict(arg_choices or {}))
         return fn
 
     return wrap

@@ -28,6 +28,7 @@ from .hardnet import HarDUNet
 FASSD_STAGES = ("b1", "b2", "b3", "b4")    # Table I: four encoder HarDBlocks
 DAPF_DILATIONS = (12, 24, 36)              # Sec. III-B, as ASPP
 MDA_DILATIONS = (8, 4, 2)                  # Sec. III-C: MDA 1, 2, 3
+ALPHA_CHOICES = {"alpha": (1, 2, 4, 6)}    # Table IV: DAPF compression factors studied
 
 
 class DAPFBranch(nn.Module):
@@ -135,7 +136,8 @@ _ALPHA_ROWS = {1: _t4(3.54e6, 39.8, 78.50), 2: _t4(2.85e6, 41.1, 78.22),
              miou_val=78.2),
     Reported("FASSD-Net Table IX (Jetson TX2, TensorRT fp16)", input_hw=(512, 1024), fps=14.3,
              gpu="Jetson TX2", tensorrt=True, miou_val=72.1),
-), notes="alpha (DAPF compression, Table IV: 1, 2, 4, 6) is the only argument; 2 is the paper's.")
+), notes="alpha (DAPF compression, Table IV: 1, 2, 4, 6) is the only argument; 2 is the paper's.",
+   arg_choices=ALPHA_CHOICES)
 def fassd_net(*, num_classes: int = 19, alpha: int = 2) -> nn.Module:
     return _fassd(num_classes, context="dapf", alpha=alpha)
 
@@ -145,7 +147,8 @@ def fassd_net(*, num_classes: int = 19, alpha: int = 2) -> nn.Module:
              miou_val=76.3, miou_test=73.9),
     Reported("FASSD-Net Table IX (Jetson TX2, TensorRT fp16)", input_hw=(576, 1152), fps=22.2,
              gpu="Jetson TX2", tensorrt=True, miou_val=69.5),
-), notes="Stride-3 first conv (official FASSDNetL1): 1024x2048 -> 342x683; sizes round as upstream.")
+), notes="Stride-3 first conv (official FASSDNetL1): 1024x2048 -> 342x683; sizes round as upstream.",
+   arg_choices=ALPHA_CHOICES)
 def fassd_net_l1(*, num_classes: int = 19, alpha: int = 2) -> nn.Module:
     return _fassd(num_classes, context="dapf", alpha=alpha, stem_strides=(3, 1, 2, 1))
 
@@ -155,7 +158,8 @@ def fassd_net_l1(*, num_classes: int = 19, alpha: int = 2) -> nn.Module:
              miou_val=74.1, miou_test=72.1),
     Reported("FASSD-Net Table IX (Jetson TX2, TensorRT fp16)", input_hw=(704, 1408), fps=28.5,
              gpu="Jetson TX2", tensorrt=True, miou_val=71.0),
-), notes="Stride-2 second stem conv; decoder HarDBlocks replaced by 3x3 ConvLayers to 64 ch.")
+), notes="Stride-2 second stem conv; decoder HarDBlocks replaced by 3x3 ConvLayers to 64 ch.",
+   arg_choices=ALPHA_CHOICES)
 def fassd_net_l2(*, num_classes: int = 19, alpha: int = 2) -> nn.Module:
     return _fassd(num_classes, context="dapf", alpha=alpha, stem_strides=(2, 2, 2, 1),
                   conv64_decoder=True)
@@ -178,7 +182,7 @@ def fassd_aspp(*, num_classes: int = 19) -> nn.Module:
 
 
 @register_model(family="fassd", paper=_PAPER, reported=(_t2(33.9, 2.36e6, 53.9, 77.7),),
-                notes=_ABLATION)
+                notes=_ABLATION, arg_choices=ALPHA_CHOICES)
 def fassd_dapf(*, num_classes: int = 19, alpha: int = 2) -> nn.Module:
     return _fassd(num_classes, context="dapf", mda=False, alpha=alpha)
 

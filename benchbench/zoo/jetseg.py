@@ -330,8 +330,11 @@ _NO_FIGURES = (" The paper prints no figures for this mode: its 3e4 params / 1.1
                "M3 (jetseg_nano).")
 
 
+_COMBINATIONS = {"combination": tuple(range(6))}      # Table 1: C0-C5
+
+
 @register_model(family="jetseg", paper=_PAPER, builds_per_size=True, size_divisor=8,
-                output_stride=16, notes=_NOTE, reported=(
+                output_stride=16, arg_choices=_COMBINATIONS, notes=_NOTE, reported=(
     Reported("JetSeg Table 1 (workstation GPU, not named; the conclusion says 148 FPS on a Titan "
              "RTX)", input_hw=(512, 512), params=3e4, gflops=1.125, fps=158, dataset="camvid"),
     Reported("JetSeg Sec. 4 (Jetson AGX Xavier; 39.1 FPS in the conclusion)", input_hw=(512, 512),
@@ -342,14 +345,14 @@ def jetseg_nano(*, num_classes: int = 19, input_size=(512, 1024), combination: i
 
 
 @register_model(family="jetseg", paper=_PAPER, builds_per_size=True, size_divisor=8,
-                output_stride=16, notes=_NOTE + _NO_FIGURES)
+                output_stride=16, arg_choices=_COMBINATIONS, notes=_NOTE + _NO_FIGURES)
 def jetseg_agx(*, num_classes: int = 19, input_size=(512, 1024), combination: int = 0):
     """Mode M2 ("AGX Xavier")."""
     return JetSeg("agx", tuple(input_size), num_classes, combination)
 
 
 @register_model(family="jetseg", paper=_PAPER, builds_per_size=True, size_divisor=8,
-                output_stride=16, notes=_NOTE + _NO_FIGURES)
+                output_stride=16, arg_choices=_COMBINATIONS, notes=_NOTE + _NO_FIGURES)
 def jetseg_workstation(*, num_classes: int = 19, input_size=(512, 1024), combination: int = 0):
     """Mode M1 ("workstation")."""
     return JetSeg("workstation", tuple(input_size), num_classes, combination)

@@ -1,0 +1,54 @@
+"""``bench``: the only place that prints or exits (pip's shape: one module per command, one error
+boundary). Library errors become one stderr line and a named exit code; ``--debug`` shows the
+traceback instead. Output piped into a program that stops reading (``| head``) ends quietly."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import BenchError
+from . import analyze, devices, export, literature, models, report, run, telemetry
+from . import eval as eval_
+from ._common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, parse_size  # noqa: F401
+
+COMMANDS = {"run": run, "report": report, "export": export, "eval": eval_, "analyze": analyze,
+            "models": models, "literature": literature, "devices": devices,
+            "telemetry": telemetry}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Benchmark real-time semantic "
+                                "segmentation networks: speed, cost and accuracy.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one line")
+    sub = p.add_subparsers(dest="command", required=True)
+    for module in COMMANDS.values():
+        module.add_parser(sub)
+    return p
+
+
+def _silence_stdout() -> None:
+    # Python would report the failed flush of a closed pipe at exit; point stdout at /dev/null.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code = COMMANDS[args.command].run(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except BenchError as exc:
+        if args.debug:
+            raise
+        print(f"bench: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("bench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,189 @@
+"""``bench run SUITE`` / ``bench run --resume RUN_DIR``."""
+from __future__ import annotations
+
+import sys
+import time
+
+from ..errors import BenchError, UsageError
+from ._common import EXIT_CELLS_FAILED, EXIT_OK, emit, writable_dir, writable_file
+
+
+def add_parser(sub) -> None:
+    run = sub.add_parser("run", help="run a suite (or resume a run)")
+    run.add_argument("suite", nargs="?", help="suite YAML file")
+    run.add_argument("--out", default="results", help="results directory (default: results/)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="run only the cells RUN_DIR is missing")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="with --resume: also re-run failed and skipped cells (old records are "
+                          "kept, marked superseded)")
+    run.add_argument("--allow-env-change", action="store_true",
+                     help="with --resume: continue on a machine whose environment differs "
+                          "(both are recorded)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="list the cells with an estimated run time, and stop")
+    run.add_argument("--no-progress", action="store_true", help="no progress output")
+    run.add_argument("--report", metavar="FILE.html", help="render the run's HTML report when done")
+    run.add_argument("--json", action="store_true")
+
+
+class TTYProgress:
+    """A tqdm bar on a terminal."""
+
+    def __init__(self):
+        self.bar = None
+
+    def start(self, total, done):
+        from tqdm import tqdm
+        self.bar = tqdm(total=total, initial=done, unit="cell", dynamic_ncols=True,
+                        file=sys.stderr,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+
+    def cell_started(self, cell):
+        self.bar.set_description(cell.id)
+
+    def cell_done(self, record):
+        self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class LineProgress:
+    """One line per finished cell, for CI logs (no carriage returns)."""
+
+    def start(self, total, done):
+        self.total, self.n = total, done
+
+    def cell_started(self, cell):
+        self.t0 = time.perf_counter()
+
+    def cell_done(self, record):
+        self.n += 1
+        print(f"[{self.n}/{self.total}] {record['cell_id']}: {_status_text(record)} "
+              f"({time.perf_counter() - self.t0:.1f} s)", file=sys.stderr, flush=True)
+
+    def close(self):
+        pass
+
+
+def _status_text(r: dict) -> str:
+    if r["status"] != "ok":
+        return f"{r['status']}: {r.get('error') or ''}"
+    speed = f"{r['fps']:.1f} FPS" if r.get("fps") else "ok"
+    if r.get("latency_ms_p50"):
+        speed += f", p50 {r['latency_ms_p50']:.2f} ms"
+    if r.get("miou") is not None:
+        speed += f", mIoU {r['miou']:.1f}"
+    return "ok " + speed
+
+
+def _progress(args):
+    if args.no_progress:
+        return None
+    return TTYProgress() if sys.stderr.isatty() else LineProgress()
+
+
+def run(args) -> int:
+    from ..runner import run_suite
+    from ..suite import load_suite
+
+    if bool(args.suite) == bool(args.resume):
+        raise UsageError("give a suite file or --resume RUN_DIR (exactly one)")
+    if (args.retry_failed or args.allow_env_change) and not args.resume:
+        raise UsageError("--retry-failed and --allow-env-change go with --resume RUN_DIR")
+    if args.report:
+        writable_file(args.report, "--report")
+    if args.resume:
+        summary = run_suite(resume=args.resume, progress=_progress(args),
+                            retry_failed=args.retry_failed,
+                            allow_env_change=args.allow_env_change)
+    else:
+        suite = load_suite(args.suite)
+        if args.dry_run:
+            return _dry_run(suite, args)
+        writable_dir(args.out, "--out")
+        summary = run_suite(suite, out_dir=args.out, progress=_progress(args))
+    return _finish(summary, args)
+
+
+def _finish(summary, args) -> int:
+    from ..store import current_records
+
+    records = current_records(_records(summary.run_dir))
+    result = {"run_dir": str(summary.run_dir), "cells": summary.total, "ran": summary.ran,
+              "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
+              "already_done": summary.already_done, "summary": [_row(r) for r in records]}
+    report_error = None
+    if args.report:
+        from ..report.html import render
+        try:
+            result["report"] = str(render([summary.run_dir], args.report))
+        except (BenchError, OSError) as exc:
+            report_error = exc
+    if args.json:
+        emit(result)
+    else:
+        _print_table(result["summary"])
+        print(f"{summary.run_dir}: {summary.ok} ok, {summary.failed} failed, "
+              f"{summary.skipped} skipped ({summary.ran} run now, {summary.already_done} "
+              f"already done)")
+        if "report" in result:
+            print(f"report: {result['report']}")
+    if report_error is not None:
+        raise UsageError(f"--report {args.report}: the run is complete in {summary.run_dir}, but "
+                         f"the report could not be written ({report_error})")
+    if summary.total and summary.skipped == summary.total:
+        reasons = sorted({r.get("error") for r in records if r.get("status") == "skipped"})
+        print(f"bench: warning: nothing was measured: all {summary.total} cells were skipped "
+              f"({'; '.join(str(x) for x in reasons[:2])})", file=sys.stderr)
+        return EXIT_CELLS_FAILED
+    return EXIT_CELLS_FAILED if summary.failed else EXIT_OK
+
+
+def _records(run_dir):
+    from ..store import read_records
+    return read_records(run_dir / "records.jsonl")
+
+
+def _row(r: dict) -> dict:
+    return {"cell_id": r.get("cell_id"), "model": r.get("model"),
+            "size": f"{r.get('height')}x{r.get('width')}",
+            "backend": f"{r.get('backend')}-{r.get('precision')}", "status": r.get("status"),
+            "fps": r.get("fps"), "latency_ms_p50": r.get("latency_ms_p50"),
+            "params": r.get("params"), "gflops": r.get("gflops"), "miou": r.get("miou")}
+
+
+def _print_table(rows: list[dict]) -> None:
+    if not rows:
+        return
+    show_miou = any(r["miou"] is not None for r in rows)
+    head = f"{'model':24s} {'size':>9s} {'backend':20s} {'FPS':>8s} {'p50 ms':>8s} " \
+           f"{'params':>11s} {'GFLOPs':>7s}" + (f" {'mIoU':>6s}" if show_miou else "") + " status"
+    print(head)
+
+    def num(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    for r in rows:
+        print(f"{(r['model'] or '')[:24]:24s} {r['size']:>9s} {r['backend'][:20]:20s} "
+              f"{num(r['fps'], '8.1f'):>8s} {num(r['latency_ms_p50'], '8.2f'):>8s} "
+              f"{num(r['params'], ',d'):>11s} {num(r['gflops'], '7.1f'):>7s}"
+              + (f" {num(r['miou'], '6.1f'):>6s}" if show_miou else "") + f" {r['status']}")
+
+
+def _dry_run(suite, args) -> int:
+    from ..cells import expand, resolve_device
+    from ..estimate import estimate_cells
+
+    cells = expand(suite, resolve_device(suite.device))
+    est = estimate_cells(suite, cells)
+    if args.json:
+        emit({"cells": [c.id for c in cells], "estimate": est.as_dict()})
+        return EXIT_OK
+    for i, (c, secs) in enumerate(zip(cells, est.per_cell_s), 1):
+        print(f"{i:4d}  {c.id:60s} ~{secs:7.1f} s" if secs is not None else
+              f"{i:4d}  {c.id:60s}  skipped: {est.skip_reasons[i - 1]}")
+    print(f"{len(cells)} cells; estimated run time ~{est.total_s / 60:.1f} min "
+          f"(an estimate: {est.basis})")
+    return EXIT_OK
