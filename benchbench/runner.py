@@ -173,10 +173,15 @@ def run_cell(cell: Cell, suite: Suite, run_id: str) -> dict:
     record["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     backend = create_backend(cell.backend)
     reason = backend.unavailable_reason(cell.device, cell.precision)
-    if reason:
-        return {**record, "status": "skipped", "error": reason}
-    device = torch.device(cell.device)
+    device = torch.device(cell.device) if not reason else torch.device("cpu")
     ctx = CellContext(cell, suite, device, backend, _model_kwargs(cell))
+    if reason:   # params and GFLOPs do not depend on the device: analyse skipped cells too
+        try:
+            record.update(_stage_analyse(ctx))
+        except Exception as exc:  # noqa: BLE001 - the skip reason stays the cell's story
+            record["analyse_error"] = _one_line(exc)
+        return {**record, "status": "skipped", "error": reason,
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
         for name, stage, fatal in STAGES:
             try:

@@ -59,8 +59,10 @@ def test_single_cpu_run_report(runs, tmp_path, capsys):
     out = tmp_path / "r.html"
     assert main(["report", str(runs[0]), "-o", str(out)]) == 0
     html = out.read_text()
-    assert html.count("data:image/png;base64,") == 3   # FPS vs size, trade-off, latency boxes
-    for name in ("fps_vs_resolution", "fps_miou_tradeoff", "latency_distributions"):
+    # FPS vs size, speed/cost, latency boxes as PNG; the trade-off inline as SVG (hover titles)
+    assert html.count("data:image/png;base64,") == 3 and html.count("<svg") == 1
+    for name in ("fps_vs_resolution", "fps_miou_tradeoff", "measured_speed_cost",
+                 "latency_distributions"):
         assert (tmp_path / "r_figures" / f"{name}.png").stat().st_size > 1000
         assert (tmp_path / "r_figures" / f"{name}.svg").exists()
     assert "mIoU vs input resolution (FASSD Fig. 6)</b>: no cell of these runs has accuracy" in html
@@ -75,7 +77,7 @@ def test_merged_report_with_a_gpu_run(runs, tmp_path, capsys):
     out = tmp_path / "merged.html"
     assert main(["report", *map(str, runs), "-o", str(out), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert listed["report"] == str(out) and len(listed["figures"]) == 8   # 4 figures x PNG+SVG
+    assert listed["report"] == str(out) and len(listed["figures"]) == 10  # 5 figures x PNG+SVG
     html = out.read_text()
     assert html.count("data:image/png;base64,") == 4   # + roofline for the H100
     assert "mix timing protocols (paper, robust)" in html
@@ -83,7 +85,7 @@ def test_merged_report_with_a_gpu_run(runs, tmp_path, capsys):
     frame, _ = load_runs(runs)
     h100 = frame[frame["device"] == "cuda"].iloc[0]
     assert h100["fps_norm_1080ti"] == pytest.approx(242.49 / 5.9) and h100["fps_norm_estimate"]
-    table = comparison_table(frame)
+    table, _ = comparison_table(frame)
     row = table[table["device"] == "NVIDIA H100 80GB HBM3"].iloc[0]
     assert row["published_fps"] == 41.1 and row["published_gpu"] == "GTX 1080 Ti"
     assert row["ratio_norm"] == pytest.approx(242.49 / 5.9 / 41.1)

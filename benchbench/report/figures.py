@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..devices import profile  # noqa: E402
@@ -24,25 +25,53 @@ def _panels(ok: pd.DataFrame) -> pd.Series:
     return ok["device_name"].astype(str) + " / " + ok["backend"] + "-" + ok["precision"]
 
 
+def _fps_with_ci(rows: pd.DataFrame):
+    """FPS per cell and, for robust cells, the 95% CI of the median as asymmetric error bars
+    (FPS = 1000 / median latency there). Paper-protocol cells have one number, no bar."""
+    fps, lo, hi = [], [], []
+    for _, r in rows.iterrows():
+        ci = r.get("latency_ci95_ms")
+        p50 = r.get("latency_ms_p50")
+        if isinstance(ci, list) and len(ci) == 2 and p50 and all(ci) and min(ci) > 0:
+            value = 1000.0 / p50
+            fps.append(value)
+            lo.append(max(0.0, value - 1000.0 / ci[1]))
+            hi.append(max(0.0, 1000.0 / ci[0] - value))
+        else:
+            fps.append(r["fps"])
+            lo.append(0.0)
+            hi.append(0.0)
+    return fps, (lo, hi)
+
+
 def fps_vs_resolution(frame):
     ok = _ok(frame)
     if ok.empty:
         return None, "no cell was measured successfully"
     ok["panel"] = _panels(ok)
     panels = sorted(ok["panel"].unique())
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 2.2, 3.8),
+                             squeeze=False, sharey=True, layout="constrained")
+    handles = {}
     for ax, panel in zip(axes[0], panels):
         for series, rows in ok[ok["panel"] == panel].groupby("series"):
             rows = rows.sort_values("height")
-            ax.plot(rows["height"], rows["fps"], marker="o", label=series)
+            fps, err = _fps_with_ci(rows)
+            line = ax.errorbar(rows["height"], fps, yerr=err, marker="o", capsize=2,
+                               label=series)
+            handles.setdefault(series, line)
         for level, color, label in REALTIME_FPS:
-            ax.axhline(level, color=color, linestyle="--", linewidth=1, label=label)
-        ax.set(title=panel, xlabel="input height (px); width = 2 x height", ylabel="FPS")
+            handles.setdefault(label, ax.axhline(level, color=color, linestyle="--",
+                                                 linewidth=1, label=label))
+        ax.set(title=panel, xlabel="input height (px); width = 2 x height")
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig, None
+    axes[0][0].set_ylabel("FPS (robust: 1000 / median, 95% CI)")
+    fig.legend(list(handles.values()), list(handles.keys()), loc="outside right upper",
+               fontsize=7)
+    return fig, ("y-axis shared across panels; error bars: 95% CI of the median latency "
+                 "(robust protocol)" if len(panels) > 1 else
+                 "error bars: 95% CI of the median latency (robust protocol)")
 
 
 def miou_vs_resolution(frame):
@@ -98,40 +127,166 @@ def _measured_tradeoff_points(ok: pd.DataFrame) -> tuple[list[dict], list[str]]:
     return points, skipped
 
 
+def plain_log_ticks(axis) -> None:
+    """Log axis ticks at 1-2-5 steps written as plain numbers (not 2x10^1)."""
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+_OFFSETS = ((4, 3), (4, -10), (-4, 3), (-4, -10), (0, 7), (0, -13), (8, 0), (-8, 0))
+
+
+def place_labels(ax, points: list[tuple[float, float, str]], fontsize=7, color="0.2") -> list:
+    """Label points without overlap: try eight positions around each point and keep the first
+    whose box overlaps no placed label and stays inside the axes; a label with no free place is
+    left out (its point keeps a hover title in the SVG). Returns the placed text artists."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    axes_box = ax.get_window_extent(renderer)
+    placed, boxes = [], []
+    for x, y, text in points:
+        for dx, dy in _OFFSETS:
+            ha = "left" if dx > 0 else "right" if dx < 0 else "center"
+            art = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                              fontsize=fontsize, color=color, ha=ha)
+            box = art.get_window_extent(renderer).expanded(1.02, 1.05)
+            inside = (box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and
+                      box.y0 >= axes_box.y0 and box.y1 <= axes_box.y1)
+            if inside and not any(box.overlaps(b) for b in boxes):
+                boxes.append(box)
+                placed.append(art)
+                break
+            art.remove()
+    return placed
+
+
+def _hover_points(ax, xs, ys, titles, **style) -> None:
+    """One scatter per point, each with an SVG id that ``report.html`` turns into a <title>
+    tooltip, so unlabelled points still say what they are."""
+    hover = hover_titles(ax.figure)
+    for i, (x, y, title) in enumerate(zip(xs, ys, titles)):
+        art = ax.scatter([x], [y], **style)
+        art.set_gid(f"bbpt-{i}")
+        art.set_label("_nolegend_")
+        hover[art.get_gid()] = title
+
+
+def hover_titles(fig) -> dict:
+    """gid -> tooltip text of a figure's hover points."""
+    if not hasattr(fig, "bb_hover_titles"):
+        fig.bb_hover_titles = {}
+    return fig.bb_hover_titles
+
+
 def fps_miou_tradeoff(frame):
     """FarSee Fig. 1 / DESANet Fig. 1: normalised FPS vs mIoU, published and measured, Pareto
-    front highlighted. Returns (fig, note) where note lists what could not be placed."""
+    front highlighted. Only the front and the measured points are labelled; every other point
+    has a hover title. Returns (fig, note) where note lists what could not be placed."""
     pub = literature("cityscapes")
     # published points only where the GPU factor is published or measured, never a spec estimate
     pub = pub[pub["fps_norm"].notna() & ~pub["fps_norm_estimate"].astype(bool)].copy()
     pub["miou"] = pub["miou_test"].fillna(pub["miou_val"])
     pub = pub[pub["miou"].notna()].drop_duplicates(["method", "input_h", "input_w", "gpu"])
     measured, skipped = _measured_tradeoff_points(_ok(frame))
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    ax.scatter(pub["fps_norm"], pub["miou"], s=18, color="0.55", label="published (normalised)")
-    for _, r in pub.iterrows():
-        ax.annotate(r["method"], (r["fps_norm"], r["miou"]), fontsize=6, color="0.4",
-                    xytext=(2, 2), textcoords="offset points")
-    if measured:
-        m = pd.DataFrame(measured)
-        ax.scatter(m["fps"], m["miou"], s=40, marker="*", color="tab:red",
-                   label="measured FPS (normalised) x mIoU" + (" (~ spec-estimate factor)"
-                                                                if m["estimate"].any() else ""))
+    fig, ax = plt.subplots(figsize=(8, 5.2), layout="constrained")
+    titles = [f"{r['method']} ({r['source']}): {r['fps_norm']:.1f} FPS norm., "
+              f"{r['miou']:.1f}% mIoU" for _, r in pub.iterrows()]
+    _hover_points(ax, pub["fps_norm"], pub["miou"], titles, s=18, color="0.55")
+    ax.scatter([], [], s=18, color="0.55", label="published (normalised)")
     pts = list(zip(pub["fps_norm"], pub["miou"])) + [(p["fps"], p["miou"]) for p in measured]
     front = pareto_front(pts)
     ax.plot([p[0] for p in front], [p[1] for p in front], color="tab:green", linewidth=1.5,
             label="Pareto front")
+    if measured:
+        m = pd.DataFrame(measured)
+        ax.scatter(m["fps"], m["miou"], s=50, marker="*", color="tab:red", zorder=3,
+                   label="measured FPS (normalised) x mIoU" + (" (~ spec-estimate factor)"
+                                                                if m["estimate"].any() else ""))
     ax.set(xscale="log", xlabel="FPS normalised to a GTX 1080 Ti (log)", ylabel="mIoU (%)",
            title="Cityscapes: speed / accuracy trade-off")
+    plain_log_ticks(ax.xaxis)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    note = None
+    front_set = set(front)
+    labels = [(p["fps"], p["miou"], p["label"]) for p in measured]
+    labels += [(r["fps_norm"], r["miou"], r["method"]) for _, r in pub.iterrows()
+               if (r["fps_norm"], r["miou"]) in front_set]
+    place_labels(ax, labels)
+    note = "labelled: the Pareto front and measured points; hover a grey point for its name"
     if skipped:
         reasons = pd.Series([s.split(": ", 1)[-1] for s in skipped]).value_counts()
-        note = f"{len(skipped)} measured cell(s) not placed: " + "; ".join(
+        note += f". {len(skipped)} measured cell(s) not placed: " + "; ".join(
             f"{n} x {reason}" for reason, n in reasons.items())
     return fig, note
+
+
+def _device_groups(ok: pd.DataFrame):
+    ok = ok.copy()
+    ok["panel"] = _panels(ok)
+    return ok
+
+
+def measured_speed_cost(frame):
+    """The user's own cells on every device, normalised or not: measured FPS vs GFLOPs (papers'
+    convention) per device and backend, with each panel's Pareto front (fewer GFLOPs and more
+    FPS dominate). Always drawable when a cell was measured."""
+    ok = _ok(frame)
+    ok = ok[ok["gflops"].notna()] if len(ok) else ok
+    if ok.empty:
+        return None, "no cell was measured successfully"
+    ok = _device_groups(ok)
+    panels = sorted(ok["panel"].unique())
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False,
+                             layout="constrained")
+    for ax, panel in zip(axes[0], panels):
+        rows = ok[ok["panel"] == panel]
+        for model, group in rows.groupby("series"):
+            ax.scatter(group["gflops"], group["fps"], s=26, label=model)
+        pts = [(-g, f) for g, f in zip(rows["gflops"], rows["fps"])]
+        front = sorted((-g, f) for g, f in pareto_front(pts))
+        ax.plot([p[0] for p in front], [p[1] for p in front], color="tab:green", linewidth=1,
+                label="Pareto front")
+        ax.set(xscale="log", yscale="log", xlabel="GFLOPs (papers' convention, log)",
+               ylabel="measured FPS (not normalised, log)", title=panel)
+        ax.title.set_fontsize(9)
+        plain_log_ticks(ax.xaxis)
+        plain_log_ticks(ax.yaxis)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower left")
+        place_labels(ax, [(r["gflops"], r["fps"], r["resolution"]) for _, r in rows.iterrows()],
+                     fontsize=6)
+    return fig, "measured on each device as is (no GPU normalisation); labels: input size"
+
+
+def measured_fps_miou(frame):
+    """Measured FPS (not normalised) vs measured mIoU, per device: the trade-off for devices
+    without a GPU factor (CPUs, new GPUs), where the normalised plot cannot place them."""
+    ok = _ok(frame)
+    have = ok[ok["miou"].notna()] if len(ok) else ok
+    if have.empty:
+        return None, ("no cell has a measured mIoU at its own input size (run with a suite "
+                      "`accuracy:` section); the speed / cost plot shows the measured cells")
+    have = _device_groups(have)
+    panels = sorted(have["panel"].unique())
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False,
+                             layout="constrained")
+    for ax, panel in zip(axes[0], panels):
+        rows = have[have["panel"] == panel]
+        for model, group in rows.groupby("series"):
+            ax.scatter(group["fps"], group["miou"], s=30, label=model)
+        front = pareto_front(list(zip(rows["fps"], rows["miou"])))
+        ax.plot([p[0] for p in front], [p[1] for p in front], color="tab:green", linewidth=1,
+                label="Pareto front")
+        ax.set(xscale="log", xlabel="measured FPS (not normalised, log)", ylabel="mIoU (%)",
+               title=panel)
+        ax.title.set_fontsize(9)
+        plain_log_ticks(ax.xaxis)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower left")
+        place_labels(ax, [(r["fps"], r["miou"], r["resolution"]) for _, r in rows.iterrows()],
+                     fontsize=6)
+    return fig, "measured FPS as is, not normalised across devices"
 
 
 def latency_distributions(frame):
@@ -145,7 +300,7 @@ def latency_distributions(frame):
     labels = [f"{r['series']} {r['resolution']} {r['backend']}-{r['precision']}"
               for _, r in have.iterrows()]
     fig, ax = plt.subplots(figsize=(7.5, max(2.5, 0.32 * len(labels) + 1)))
-    ax.boxplot(list(have["latency_samples_ms"]), vert=False, showfliers=True,
+    ax.boxplot(list(have["latency_samples_ms"]), orientation="horizontal", showfliers=True,
                flierprops={"markersize": 2})
     ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=7)
     ax.set(xlabel="latency per forward (ms)", xscale="log", title="Latency distribution per cell")
@@ -199,6 +354,9 @@ FIGURES = {
     "miou_vs_resolution": ("mIoU vs input resolution (FASSD Fig. 6)", miou_vs_resolution),
     "fps_miou_tradeoff": ("FPS (normalised) vs mIoU with the Pareto front (FarSee Fig. 1, "
                           "DESANet Fig. 1)", fps_miou_tradeoff),
+    "measured_fps_miou": ("Measured FPS vs mIoU per device (not normalised)", measured_fps_miou),
+    "measured_speed_cost": ("Measured FPS vs GFLOPs per device (speed / cost trade-off, not "
+                            "normalised)", measured_speed_cost),
     "latency_distributions": ("Latency distributions per cell", latency_distributions),
     "roofline": ("Roofline per device", roofline),
 }

@@ -3,6 +3,7 @@ written beside the HTML as PNG and SVG). Reads records only, through ``tables`` 
 from __future__ import annotations
 
 import base64
+import html
 import io
 from pathlib import Path
 
@@ -10,8 +11,23 @@ import jinja2
 import pandas as pd
 
 from . import figures
-from .tables import (CELL_COLUMNS, comparison_table, complexity_table, load_runs,
-                     per_class_table, precision_table)
+from .tables import (CELL_COLUMNS, cells_summary, comparison_table, complexity_table,
+                     load_runs, per_class_table, precision_table)
+
+# settings each timing protocol uses (the others do not apply to its numbers)
+PROTOCOL_SETTINGS = {
+    "paper": ("protocol", "warmup", "warmup_s", "iterations", "threads", "cudnn_benchmark",
+              "autograd", "include_transfer"),
+    "robust": ("protocol", "warmup", "warmup_s", "min_iterations", "max_iterations",
+               "max_time_s", "target_ci_rel", "threads", "cudnn_benchmark", "autograd",
+               "include_transfer", "keep_samples"),
+}
+
+
+def protocol_settings(info: dict) -> dict:
+    timing = info.get("timing") or {}
+    keys = PROTOCOL_SETTINGS.get(timing.get("protocol"), tuple(timing))
+    return {k: timing[k] for k in keys if k in timing}
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -33,16 +49,31 @@ def _table(df: pd.DataFrame) -> dict:
             "rows": [[_fmt(v) for v in row] for row in df.itertuples(index=False)]}
 
 
-def _save(fig, stem: Path) -> str:
+def _svg_with_titles(svg: str, titles: dict) -> str:
+    """Give each hover point of the SVG a <title> (a browser shows it as a tooltip)."""
+    for gid, text in titles.items():
+        svg = svg.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{html.escape(text)}</title>',
+                          1)
+    return svg
+
+
+def _save(fig, stem: Path) -> dict:
+    """Write PNG and SVG beside the report; return what the page embeds: the PNG, or the SVG
+    itself where the figure has hover titles (so they work in the page too)."""
     import matplotlib.pyplot as plt
 
     stem.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(stem.with_suffix(".svg"), bbox_inches="tight")
+    titles = figures.hover_titles(fig)
+    svg_buf = io.StringIO()
+    fig.savefig(svg_buf, format="svg", bbox_inches="tight")
+    svg = _svg_with_titles(svg_buf.getvalue(), titles)
+    stem.with_suffix(".svg").write_text(svg)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     stem.with_suffix(".png").write_bytes(buf.getvalue())
     plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    inline = svg[svg.index("<svg"):] if titles else None
+    return {"png": base64.b64encode(buf.getvalue()).decode(), "svg": inline}
 
 
 def _accuracy_tables(frame: pd.DataFrame, not_drawn: list) -> tuple[dict | None, dict | None]:
@@ -68,17 +99,20 @@ def render(run_dirs, output: str | Path) -> Path:
         if fig is None:
             not_drawn.append({"title": title, "why": note})
             continue
-        figs.append({"title": title, "png": _save(fig, fig_dir / key), "note": note,
+        figs.append({"title": title, **_save(fig, fig_dir / key), "note": note,
                      "files": [f"{fig_dir.name}/{key}.png", f"{fig_dir.name}/{key}.svg"]})
     per_class, precision = _accuracy_tables(frame, not_drawn)
     cells = frame[CELL_COLUMNS] if len(frame) else pd.DataFrame(columns=CELL_COLUMNS)
+    comparison, without = comparison_table(frame) if len(frame) else (pd.DataFrame(), 0)
     bad = frame[(frame["status"] != "ok") | (frame["throttled"] == True)] if len(frame) else frame  # noqa: E712
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(
         runs=infos, figures=figs, not_drawn=not_drawn,
-        cells=_table(cells), complexity=_table(complexity_table(frame)) if len(frame) else None,
-        comparison=_table(comparison_table(frame)) if len(frame) else None,
+        cells=_table(cells_summary(frame)), cells_full=_table(cells),
+        complexity=_table(complexity_table(frame)) if len(frame) else None,
+        comparison=_table(comparison) if len(comparison) else None,
+        comparison_without=without, timing_blocks=[protocol_settings(i) for i in infos],
         per_class=per_class, precision=precision,
         counts=frame["status"].value_counts().to_dict() if len(frame) else {},
         problems=bad[["model", "resolution", "backend", "precision", "status", "throttled",

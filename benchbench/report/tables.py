@@ -6,22 +6,55 @@ from pathlib import Path
 import pandas as pd
 
 from ..normalize import device_key_for, gpu_key, normalize_fps
-from ..store import load_run_info, read_records
+from ..errors import UsageError
+from ..store import current_records, load_run_info, read_records
+
+RUN_KEYS = ("run_id", "suite", "device", "timing", "environment")
 from ..zoo import list_models, model_card
 
 CELL_COLUMNS = ["model", "resolution", "batch", "backend", "precision", "device_name", "status",
                 "fps", "fps_norm_1080ti", "latency_ms_mean", "latency_ms_p50", "latency_ms_p90",
                 "latency_ms_p99", "latency_ms_std", "iterations", "protocol_name", "miou", "power_w_mean",
-                "energy_mj_per_frame", "fps_per_watt", "throttled", "error"]
+                "energy_mj_per_frame", "fps_per_watt", "throttled", "power_unavailable", "error"]
+# what the page shows by default; the rest is in a collapsible table and in `bench export`
+CELL_SUMMARY_COLUMNS = ["model", "resolution", "backend", "device_name", "status", "fps",
+                        "latency_ms_p50", "latency_ms_p99", "fps_norm_1080ti", "miou", "power"]
+
+
+def power_text(r) -> str:
+    """Mean power, or why there is none (never a blank cell)."""
+    value = r.get("power_w_mean")
+    if value is not None and value == value:
+        return f"{value:.2f} W"
+    if r.get("status") != "ok":
+        return ""
+    reason = r.get("power_unavailable") or r.get("power_error") or "no power sampler"
+    return f"n/a ({reason})"
+
+
+def cells_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    if not len(frame):
+        return pd.DataFrame(columns=CELL_SUMMARY_COLUMNS)
+    view = frame.copy()
+    view["backend"] = view["backend"] + "-" + view["precision"]
+    view["power"] = [power_text(r) for _, r in view.iterrows()]
+    return view[CELL_SUMMARY_COLUMNS]
 
 
 def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
     """All records of the given run directories as one frame, plus each run's run.json."""
-    infos, rows = [], []
+    infos, rows, seen = [], [], set()
     for run_dir in run_dirs:
+        if Path(run_dir).resolve() in seen:      # the same run twice would double every row
+            continue
+        seen.add(Path(run_dir).resolve())
         info = load_run_info(run_dir)
+        missing = [k for k in RUN_KEYS if k not in info]
+        if missing:
+            raise UsageError(f"{Path(run_dir) / 'run.json'}: not a benchbench run (missing "
+                             f"{', '.join(missing)})")
         infos.append(info)
-        for rec in read_records(Path(run_dir) / "records.jsonl"):
+        for rec in current_records(read_records(Path(run_dir) / "records.jsonl")):
             rec = dict(rec)
             rec["protocol_name"] = (rec.get("protocol") or {}).get("name")
             rows.append(rec)
@@ -29,7 +62,7 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
     for col in set(CELL_COLUMNS + ["height", "width", "params", "gflops", "macs", "cio", "moc",
                                    "latency_samples_ms", "miou", "iou_per_class", "target",
                                    "pixel_acc", "n_images", "eval_at", "multi_scale",
-                                   "accuracy_unavailable", "accuracy_error",
+                                   "accuracy_unavailable", "accuracy_error", "power_error",
                                    "device"]) - {"resolution", "protocol_name", "fps_norm_1080ti"}:
         if col not in frame.columns:
             frame[col] = None
@@ -65,11 +98,12 @@ def complexity_table(frame: pd.DataFrame) -> pd.DataFrame:
     return ok[cols].drop_duplicates(["model", "resolution"]).sort_values(["model", "resolution"])
 
 
-def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
+def comparison_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Table X style: measured FPS and normalised FPS beside each model's published figures at
-    the same input size, with the ratio measured / published (normalised)."""
+    the same input size, with the ratio measured / published (normalised). Only cells with a
+    published counterpart; also returns how many measured cells had none."""
     known = set(list_models())
-    rows = []
+    rows, without = [], 0
     for _, r in frame[frame["status"] == "ok"].iterrows():
         published, seen = [], set()
         for rep in (model_card(r["model"]).reported if r["model"] in known else ()):
@@ -77,7 +111,10 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
             if rep.fps and tuple(rep.input_hw) == (r["height"], r["width"]) and key not in seen:
                 seen.add(key)
                 published.append(rep)
-        for rep in published or [None]:
+        if not published:
+            without += 1
+            continue
+        for rep in published:
             pub_norm = None
             if rep is not None:   # a spec-estimate factor (Jetsons) gives no comparable norm
                 n = normalize_fps(rep.fps, gpu_key(rep.gpu), rep.tensorrt)
@@ -94,7 +131,7 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
                                if rep and pub_norm and r["fps_norm_1080ti"] else None),
                 "published_source": rep.source if rep else None,
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), without
 
 
 
