@@ -308,7 +308,7 @@ def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "re
     todo = [c for c in cells if c.id not in done]
     if resumed is not None and todo:
         store.update_info(resumes=store.run_info().get("resumes", []) + [resumed])
-    reporter = progress if isinstance(progress, Progress) else Progress()
+    reporter = Progress() if progress in (None, False, True) else progress
     reporter.start(len(cells), len(cells) - len(todo))
     ran = 0
     try:

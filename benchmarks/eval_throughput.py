@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _accuracy_fixtures import make_cityscapes  # noqa: E402
+from _fixtures import make_cityscapes  # noqa: E402
 
 from benchbench import create_model, model_card  # noqa: E402
 from benchbench.accuracy import EvalConfig, evaluate, open_dataset  # noqa: E402

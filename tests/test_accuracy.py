@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from _accuracy_fixtures import (CS_TRAIN_TO_ID, make_camvid, make_cityscapes,
+from _fixtures import (CS_TRAIN_TO_ID, make_camvid, make_cityscapes,
                                 oracle_checkpoint)
 from benchbench.accuracy.datasets import IGNORE, Cityscapes, cityscapes_label_space
 from benchbench.accuracy.evaluate import preprocess_image, resize_label

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from _accuracy_fixtures import make_cityscapes, oracle_checkpoint
+from _fixtures import make_cityscapes, oracle_checkpoint
 from benchbench.cli import main
 from benchbench.errors import SuiteError
 from benchbench.report.tables import load_runs, per_class_table, precision_table

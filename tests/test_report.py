@@ -119,3 +119,112 @@ def test_report_in_headless_chromium(runs, tmp_path):
     img = Image.open(shot).convert("RGB")
     colors = img.getcolors(maxcolors=1 << 20)
     assert img.size == (1400, 2000) and len(colors) > 50     # not a blank page
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium (.ci/run installs Debian's)")
+def test_cpu_report_in_chromium_shows_the_users_points(runs, tmp_path):
+    out = tmp_path / "cpu.html"
+    main(["report", str(runs[0]), "-o", str(out)])
+    proc = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", out.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    # the speed / cost trade-off with the user's cells is an image the browser loaded ...
+    assert 'alt="Measured FPS vs GFLOPs per device' in dom
+    # ... and the published trade-off is live SVG whose points carry hover titles
+    assert "<svg" in dom and re.search(r"<title>[^<]+FPS norm\., [0-9.]+% mIoU</title>", dom)
+
+
+def test_cpu_report_shows_the_users_points_and_reasons(runs, tmp_path):
+    out = tmp_path / "cpu.html"
+    assert main(["report", str(runs[0]), "-o", str(out)]) == 0
+    html = out.read_text()
+    # the user's own points on a trade-off plot, although a CPU has no GPU factor
+    assert "Measured FPS vs GFLOPs per device (speed / cost trade-off, not normalised)" in html
+    assert (tmp_path / "cpu_figures" / "measured_speed_cost.png").stat().st_size > 1000
+    # power column says why there is none
+    assert "n/a (power sampling not requested (power.sampler: none))" in html
+    # no published counterpart at 64x128 / 128x256: said, not listed as empty rows
+    assert "None of the 4 measured cell(s) has a published counterpart" in html
+    # compact cells table, everything else behind a <details>
+    assert "<details><summary>All columns</summary>" in html
+    # timing row shows only what the robust protocol uses
+    timing = re.search(r"<th>timing</th><td>(.*?)</td>", html).group(1)
+    assert "target_ci_rel=" in timing and not re.search(r"(^|, )iterations=", timing)
+    assert "min_iterations=5" in timing
+    # the trade-off is inline SVG whose unlabelled published points have hover titles
+    assert html.count("<svg") == 1 and re.search(r"<g id=\"bbpt-0\"><title>[^<]+ FPS norm\., ", html)
+
+
+def test_same_run_twice_does_not_duplicate_rows(runs):
+    once, _ = load_runs([runs[0]])
+    twice, infos = load_runs([runs[0], runs[0]])
+    assert len(once) == len(twice) == 4 and len(infos) == 1
+
+
+def test_all_skipped_run_still_has_the_complexity_table(tmp_path, capsys):
+    suite = tmp_path / "cuda.yaml"
+    suite.write_text(SUITE.format(name="cuda_run", protocol="robust").replace(
+        "device: cpu", "device: cuda"))
+    code = main(["run", str(suite), "--out", str(tmp_path), "--no-progress", "--report",
+                 str(tmp_path / "r.html")])
+    if code == 0:
+        pytest.skip("this machine has CUDA: nothing is skipped")
+    assert code == 3
+    frame, _ = load_runs([next(p for p in tmp_path.iterdir() if (p / "run.json").exists())])
+    assert set(frame["status"]) == {"skipped"}
+    assert sorted(frame["params"].unique()) == [2_289_454, 2_845_351]
+    assert "2,289,454" in (tmp_path / "r.html").read_text()   # Complexity table
+
+
+def test_labels_never_overlap_and_ticks_are_plain():
+    import random
+    import warnings
+
+    import matplotlib.pyplot as plt
+    from matplotlib import MatplotlibDeprecationWarning
+
+    from benchbench.report.figures import place_labels, plain_log_ticks
+
+    random.seed(1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    pts = [(10 ** random.uniform(1, 2.3), random.uniform(65, 80), f"Method-{i}")
+           for i in range(60)]
+    ax.scatter([p[0] for p in pts], [p[1] for p in pts])
+    ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
+    placed = place_labels(ax, pts)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in placed]
+    frame = ax.get_window_extent(renderer)
+    assert 5 < len(placed) <= 60
+    for i, a in enumerate(boxes):
+        assert frame.x0 <= a.x0 and a.x1 <= frame.x1 and frame.y0 <= a.y0 and a.y1 <= frame.y1
+        assert not any(a.overlaps(b) for b in boxes[i + 1:])
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and all(re.fullmatch(r"[0-9.]+", t) for t in labels)   # 20, 50, 100: no 2x10^1
+    plt.close(fig)
+    with warnings.catch_warnings():   # no API that Matplotlib 3.13 removes (boxplot vert=...)
+        warnings.simplefilter("error", MatplotlibDeprecationWarning)
+        from benchbench.report.figures import latency_distributions
+        import pandas as pd
+        frame = pd.DataFrame([{"status": "ok", "model": "m", "height": 64, "backend": "eager",
+                               "precision": "fp32", "series": "m", "resolution": "64x128",
+                               "latency_samples_ms": [1.0, 1.2, 1.1]}])
+        fig, _ = latency_distributions(frame)
+        plt.close(fig)
+
+
+def test_fps_error_bars_come_from_the_median_ci():
+    import pandas as pd
+
+    from benchbench.report.figures import _fps_with_ci
+
+    rows = pd.DataFrame([{"fps": 90.0, "latency_ms_p50": 10.0, "latency_ci95_ms": [9.0, 12.5]},
+                         {"fps": 41.1, "latency_ms_p50": None, "latency_ci95_ms": None}])
+    fps, (lo, hi) = _fps_with_ci(rows)
+    assert fps == [100.0, 41.1]
+    assert lo == pytest.approx([100 - 80.0, 0.0]) and hi == pytest.approx([1000 / 9 - 100, 0.0])

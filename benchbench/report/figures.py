@@ -150,7 +150,7 @@ def place_labels(ax, points: list[tuple[float, float, str]], fontsize=7, color="
             ha = "left" if dx > 0 else "right" if dx < 0 else "center"
             art = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
                               fontsize=fontsize, color=color, ha=ha)
-            box = art.get_window_extent(renderer).expanded(1.02, 1.05)
+            box = art.get_window_extent(renderer).padded(3)
             inside = (box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and
                       box.y0 >= axes_box.y0 and box.y1 <= axes_box.y1)
             if inside and not any(box.overlaps(b) for b in boxes):
@@ -243,10 +243,11 @@ def measured_speed_cost(frame):
         rows = ok[ok["panel"] == panel]
         for model, group in rows.groupby("series"):
             ax.scatter(group["gflops"], group["fps"], s=26, label=model)
-        pts = [(-g, f) for g, f in zip(rows["gflops"], rows["fps"])]
-        front = sorted((-g, f) for g, f in pareto_front(pts))
+        # fewer GFLOPs is better: the front of (-GFLOPs, FPS), drawn back at +GFLOPs
+        front = sorted((-neg_g, f) for neg_g, f in pareto_front(
+            [(-g, f) for g, f in zip(rows["gflops"], rows["fps"])]))
         ax.plot([p[0] for p in front], [p[1] for p in front], color="tab:green", linewidth=1,
-                label="Pareto front")
+                marker="o", markerfacecolor="none", markersize=9, label="Pareto front")
         ax.set(xscale="log", yscale="log", xlabel="GFLOPs (papers' convention, log)",
                ylabel="measured FPS (not normalised, log)", title=panel)
         ax.title.set_fontsize(9)
@@ -304,6 +305,7 @@ def latency_distributions(frame):
                flierprops={"markersize": 2})
     ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=7)
     ax.set(xlabel="latency per forward (ms)", xscale="log", title="Latency distribution per cell")
+    plain_log_ticks(ax.xaxis)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig, None

@@ -88,3 +88,23 @@ def oracle_checkpoint(path, num_classes=19):
              "head.bias": -(protos ** 2).sum(1)}
     torch.save({"model_state": state}, path)
     return path
+
+
+class Flaky(nn.Module):
+    """A real model whose forward fails while $BENCH_TEST_FAIL is set (as an unsupported op
+    would), so failed cells and --retry-failed are exercised without touching the harness."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.head = nn.Conv2d(3, num_classes, 1)
+
+    def forward(self, x):
+        import os
+        if os.environ.get("BENCH_TEST_FAIL"):
+            raise RuntimeError("flaky_net: unsupported operator (BENCH_TEST_FAIL is set)")
+        return self.head(x)
+
+
+@register_model(family="test", paper="benchbench test model", size_divisor=16, output_stride=1)
+def flaky_net(*, num_classes: int = 19) -> nn.Module:
+    return Flaky(num_classes)
