@@ -1,7 +1,7 @@
 """benchbench: speed/accuracy benchmarking of real-time semantic segmentation networks."""
 __version__ = "0.1.0"
 
-from .zoo import create_model, list_models, model_card  # noqa: E402
+from .zoo import Reported, create_model, list_models, model_card, register_model  # noqa: E402
 
 
 def analyze(*args, **kwargs):
@@ -14,4 +14,5 @@ def run_suite(*args, **kwargs):
     return _run_suite(*args, **kwargs)
 
 
-__all__ = ["__version__", "analyze", "create_model", "list_models", "model_card", "run_suite"]
+__all__ = ["Reported", "__version__", "analyze", "create_model", "list_models", "model_card",
+           "register_model", "run_suite"]

@@ -264,6 +264,9 @@ def _open_resumed(resume, allow_env_change: bool):
     for key in ("suite", "device", "run_id"):
         if key not in info:
             raise UsageError(f"{store.run_dir / 'run.json'}: not a benchbench run (no {key!r})")
+    from .plugins import load_plugin
+    for plugin in info.get("plugins", []):      # the run's own models, before its suite
+        load_plugin(plugin["source"])
     suite = suite_from_dict(info["suite"], info.get("suite_path", "<resumed>"))
     now = env.collect()
     diffs = env.differences(info.get("environment"), now)
@@ -277,7 +280,7 @@ def _open_resumed(resume, allow_env_change: bool):
 def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "results",
               resume: str | Path | None = None, progress: Progress | bool | None = None,
               run_id: str | None = None, retry_failed: bool = False,
-              allow_env_change: bool = False) -> RunSummary:
+              allow_env_change: bool = False, plugins=()) -> RunSummary:
     """Run every cell of ``suite`` (a Suite or a YAML path), or the missing cells of the run
     directory ``resume`` (with ``retry_failed``, also its failed and skipped cells, whose old
     records are kept, marked superseded)."""
@@ -296,6 +299,7 @@ def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "re
         store = RunStore.create(out_dir, run_id, {
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "suite_path": suite.path,
             "suite_sha256": suite.sha256, "suite": suite.raw, "device": device,
+            "plugins": [p.as_dict() for p in (*plugins, *suite.plugins)],
             "timing": suite.timing.as_dict(), "environment": env.collect()})
     cells = expand(suite, device)
     current = current_records(store.records())

@@ -40,7 +40,7 @@ GRIDS = {
 }
 
 TOP_KEYS = ("name", "description", "target", "device", "models", "num_classes", "resolutions",
-            "batch_sizes", "backends", "timing", "power", "accuracy")
+            "batch_sizes", "backends", "timing", "power", "accuracy", "plugins")
 ACCURACY_KEYS = ("dataset", "root", "split", "limit", "eval_at", "scales", "flip", "weights")
 REQUIRED = ("name", "models", "resolutions")
 
@@ -99,6 +99,7 @@ class Suite:
     timing: TimingConfig
     power: PowerConfig
     accuracy: AccuracySpec | None = None
+    plugins: tuple = ()              # PluginInfo of each plugin the suite names
 
     @property
     def sha256(self) -> str:
@@ -151,6 +152,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
     if not isinstance(raw, dict):
         raise SuiteError(path, "", f"a suite is a mapping of keys, got {_kind(raw)}")
     v.keys(raw, TOP_KEYS, "")
+    plugins = v.plugins(raw.get("plugins", []))      # before models: they register names
     for key in REQUIRED:
         if key not in raw:
             raise SuiteError(path, key, "is required")
@@ -178,6 +180,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
         timing=v.timing(raw.get("timing", {})),
         power=v.power(raw.get("power", {})),
         accuracy=accuracy,
+        plugins=plugins,
     )
 
 
@@ -413,4 +416,19 @@ class _Validator:
             if not Path(path).is_file():
                 self.fail(field, f"{path}: no such checkpoint file")
             out.append((key, path))
+        return tuple(out)
+
+    def plugins(self, value) -> tuple:
+        from .plugins import PluginError, load_plugin
+
+        if not isinstance(value, list):
+            self.fail("plugins", f"must be a list of files or modules, got {_kind(value)}")
+        base = Path(self.path).parent if self.path not in ("<suite>", "<resumed>") else None
+        out = []
+        for i, spec in enumerate(value):
+            self.string(spec, f"plugins[{i}]")
+            try:
+                out.append(load_plugin(spec, base))
+            except PluginError as exc:
+                self.fail(f"plugins[{i}]", str(exc))
         return tuple(out)

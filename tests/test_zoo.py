@@ -100,7 +100,7 @@ def test_registry_strictness():
 def test_duplicate_registration_raises():
     from benchbench.zoo import register_model
 
-    with pytest.raises(ValueError, match="registered twice"):
+    with pytest.raises(ValueError, match="already registered"):
         @register_model(family="x", paper="x")
         def fassd_net():  # noqa: F811
             pass

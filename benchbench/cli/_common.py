@@ -65,3 +65,13 @@ def writable_dir(path: str | Path, flag: str) -> Path:
         raise UsageError(f"{flag} {path}: exists and is not a directory")
     _probe(path, flag, path)
     return path
+
+
+def add_plugin_flag(parser) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE|MODULE",
+                        help="import a file or module that registers models (repeatable)")
+
+
+def load_cli_plugins(args) -> list:
+    from ..plugins import load_plugins
+    return load_plugins(getattr(args, "plugin", []) or [])

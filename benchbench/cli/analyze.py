@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..errors import UsageError
-from ._common import EXIT_OK, emit, parse_model_args, parse_size
+from ._common import (EXIT_OK, add_plugin_flag, emit, load_cli_plugins, parse_model_args,
+                      parse_size)
 
 
 def add_parser(sub) -> None:
@@ -14,12 +15,14 @@ def add_parser(sub) -> None:
     ana.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                      help="model argument, e.g. --arg alpha=4")
     ana.add_argument("--json", action="store_true")
+    add_plugin_flag(ana)
 
 
 def run(args) -> int:
     from ..analysis import analyze
     from ..zoo import model_card
 
+    load_cli_plugins(args)
     card = model_card(args.model)  # unknown name -> one clear line
     if args.batch <= 0 or args.num_classes <= 0:
         raise UsageError("--batch and --num-classes must be positive")

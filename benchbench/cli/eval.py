@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 from ..errors import UsageError
-from ._common import EXIT_OK, emit, parse_model_args, parse_size
+from ._common import (EXIT_OK, add_plugin_flag, emit, load_cli_plugins, parse_model_args,
+                      parse_size)
 
 
 def add_parser(sub) -> None:
@@ -29,6 +30,7 @@ def add_parser(sub) -> None:
                     help="one PNG per image: Cityscapes label ids / CamVid class indices")
     ev.add_argument("--no-progress", action="store_true")
     ev.add_argument("--json", action="store_true")
+    add_plugin_flag(ev)
 
 
 def _parse_scales(text: str | None) -> tuple[float, ...]:
@@ -48,6 +50,7 @@ def run(args) -> int:
     from ..accuracy.standalone import EvalRequest, run_eval
     from ..zoo import model_card
 
+    load_cli_plugins(args)
     model_card(args.model)
     cfg = EvalConfig(dataset=args.dataset, root=args.data, split=args.split, limit=args.limit,
                      eval_at=args.eval_at, scales=_parse_scales(args.scales), flip=args.flip)

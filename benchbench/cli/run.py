@@ -5,7 +5,8 @@ import sys
 import time
 
 from ..errors import BenchError, UsageError
-from ._common import EXIT_CELLS_FAILED, EXIT_OK, emit, writable_dir, writable_file
+from ._common import (EXIT_CELLS_FAILED, EXIT_OK, add_plugin_flag, emit,
+                      load_cli_plugins, writable_dir, writable_file)
 
 
 def add_parser(sub) -> None:
@@ -24,6 +25,7 @@ def add_parser(sub) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress output")
     run.add_argument("--report", metavar="FILE.html", help="render the run's HTML report when done")
     run.add_argument("--json", action="store_true")
+    add_plugin_flag(run)
 
 
 class TTYProgress:
@@ -94,6 +96,7 @@ def run(args) -> int:
         raise UsageError("--retry-failed and --allow-env-change go with --resume RUN_DIR")
     if args.report:
         writable_file(args.report, "--report")
+    plugins = load_cli_plugins(args)
     if args.resume:
         summary = run_suite(resume=args.resume, progress=_progress(args),
                             retry_failed=args.retry_failed,
@@ -103,7 +106,7 @@ def run(args) -> int:
         if args.dry_run:
             return _dry_run(suite, args)
         writable_dir(args.out, "--out")
-        summary = run_suite(suite, out_dir=args.out, progress=_progress(args))
+        summary = run_suite(suite, out_dir=args.out, progress=_progress(args), plugins=plugins)
     return _finish(summary, args)
 
 

@@ -105,6 +105,10 @@ class ModelCard:
         }
 
 
+class DuplicateModel(ValueError):
+    """A model name is registered twice (a duplicate silently replacing a model would hide it)."""
+
+
 _MODELS: dict[str, ModelCard] = {}
 _SET_BY_HARNESS = ("num_classes", "input_size")
 
@@ -124,7 +128,8 @@ def register_model(*, family: str, paper: str, size_divisor: int = 16, output_st
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = fn.__name__
         if name in _MODELS:
-            raise ValueError(f"model {name!r} is registered twice")
+            raise DuplicateModel(f"model {name!r} is already registered "
+                                 f"(by {_MODELS[name].builder.__module__})")
         defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
                     if p.default is not inspect.Parameter.empty}
         _MODELS[name] = ModelCard(name, family, paper, fn, size_divisor, output_stride, builds_per_size,
@@ -133,6 +138,11 @@ def register_model(*, family: str, paper: str, size_divisor: int = 16, output_st
         return fn
 
     return wrap
+
+
+def registered_names() -> list[str]:
+    _import_families()
+    return list(_MODELS)
 
 
 def _natural_key(name: str):
