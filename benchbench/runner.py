@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import time
 import traceback
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from .measure.backends import create_backend
 from .measure.energy import measure_energy
 from .measure.engine import measure
 from .measure.power import resolve_sampler
-from .measure.telemetry import device_state, throttle_summary
+from .measure.telemetry import busy_check, device_state, throttle_summary
 from .store import SCHEMA_VERSION, RunStore, current_records, new_run_id
 from .suite import Suite, suite_from_dict
 from .zoo import create_model, model_card
@@ -168,7 +169,8 @@ STAGES = (("analyse", _stage_analyse, True), ("build", _stage_build, True),
           ("accuracy", _stage_accuracy, False))
 
 
-def run_cell(cell: Cell, suite: Suite, run_id: str) -> dict:
+def run_cell(cell: Cell, suite: Suite, run_id: str, only: tuple[str, ...] | None = None) -> dict:
+    """All stages of one cell (or ``only`` the named ones, e.g. a later repeat's build + time)."""
     record = _base_record(cell, suite, run_id)
     record["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     backend = create_backend(cell.backend)
@@ -184,6 +186,8 @@ def run_cell(cell: Cell, suite: Suite, run_id: str) -> dict:
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
         for name, stage, fatal in STAGES:
+            if only is not None and name not in only:
+                continue
             try:
                 record.update(stage(ctx))
             except Exception as exc:  # noqa: PERF203 - one stage's failure is recorded
@@ -313,21 +317,65 @@ def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "re
     if resumed is not None and todo:
         store.update_info(resumes=store.run_info().get("resumes", []) + [resumed])
     reporter = Progress() if progress in (None, False, True) else progress
-    reporter.start(len(cells), len(cells) - len(todo))
-    ran = 0
     try:
-        for cell in todo:
-            reporter.cell_started(cell)
-            record = run_cell(cell, suite, run_id)
-            store.append(record)
-            ran += 1
-            reporter.cell_done(record)
+        ran = run_rounds(todo, suite, run_id, store, reporter, total=len(cells))
     except KeyboardInterrupt:
         reporter.close()
-        finished = len(cells) - len(todo) + ran
+        finished = len(current_records(store.records()))
         raise Interrupted(f"interrupted after {finished} of {len(cells)} cells; finished cells "
                           f"are kept. Resume with: bench run --resume {store.run_dir}") from None
     reporter.close()
     if todo or not store.run_info().get("completed_at"):
         store.update_info(completed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     return _summary(store, cells, ran, len(cells) - len(todo))
+
+
+def run_rounds(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, reporter,
+               total: int) -> int:
+    """Run ``todo`` ``timing.repeats`` times in interleaved rounds: each round visits every
+    cell once in a freshly shuffled order (seeded by ``timing.seed``), so drift of the machine
+    hits every cell alike; the reference workload, if any, opens every round. The first round
+    runs every stage of a cell, later rounds rebuild and re-time it. A cell's record is appended
+    once its last round is done. Returns how many cells were run."""
+    from .rounds import ReferenceWorkload, finalize, repeat_summary
+
+    n = suite.timing.repeats
+    rng = random.Random(suite.timing.seed)
+    reference = ReferenceWorkload.for_suite(suite, todo)
+    records: dict[str, dict] = {}
+    repeats: dict[str, list] = {c.id: [] for c in todo}
+    reporter.start(total, total - len(todo))
+    for round_no in range(n):
+        order = list(todo)
+        rng.shuffle(order)
+        if reference is not None:
+            reference.time_round(round_no, order, suite, run_id)
+            order = [c for c in order if c.id != reference.cell_id]
+            if reference.cell is not None and reference.cell in todo:
+                order.insert(0, reference.cell)       # a suite cell as reference: first too
+        for position, cell in enumerate(order):
+            first = round_no == 0
+            if not first and records[cell.id]["status"] != "ok":
+                continue
+            available = create_backend(cell.backend).unavailable_reason(
+                cell.device, cell.precision) is None
+            busy = busy_check(torch.device(cell.device)) if available else {}
+            reporter.cell_started(cell)
+            result = run_cell(cell, suite, run_id, only=None if first else ("build", "time"))
+            if first:
+                records[cell.id] = result
+            if result["status"] == "ok":
+                repeats[cell.id].append(repeat_summary(result, round_no, position, busy,
+                                                       suite.timing.keep_samples))
+            elif not first:
+                records[cell.id].update(status="failed", error=f"round {round_no + 1} of {n}: "
+                                        f"{result.get('error')}")
+            if reference is not None and reference.cell_id == cell.id:
+                reference.record_cell_round(round_no, result)
+            if round_no == n - 1 or records[cell.id]["status"] != "ok":
+                final = finalize(records[cell.id], repeats[cell.id], suite.timing, reference)
+                store.append(final)
+                reporter.cell_done(final)
+    if reference is not None:
+        store.update_info(reference=reference.as_dict())
+    return len(todo)

@@ -162,6 +162,17 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
     backends = v.backends(raw.get("backends", [{"name": "eager", "precision": "fp32"}]), device)
     num_classes = v.positive_int(raw.get("num_classes", 19), "num_classes")
     accuracy = v.accuracy(raw["accuracy"], models, num_classes) if raw.get("accuracy") else None
+    timing = v.timing(raw.get("timing", {}))
+    batch_sizes = tuple(v.positive_int(b, f"batch_sizes[{i}]") for i, b in
+                        enumerate(v.nonempty_list(raw.get("batch_sizes", [1]), "batch_sizes")))
+    if timing.reference not in (None, "builtin"):
+        keys = [f"{m.label}@{h}x{w}/b{b}/{be.name}-{be.precision}" for m in models
+                for (h, w) in sizes for b in batch_sizes for be in backends]
+        wanted = timing.reference.rsplit("/", 1)[0] if timing.reference.count("/") == 3 \
+            else timing.reference
+        if wanted not in keys:
+            v.fail("timing.reference", f"{timing.reference!r} is neither 'builtin' nor a cell of "
+                   f"this suite (e.g. {keys[0]!r})")
     return Suite(
         name=v.string(raw["name"], "name"),
         path=path,
@@ -174,10 +185,9 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
         num_classes=num_classes,
         resolutions=sizes,
         resolutions_name=grid_name,
-        batch_sizes=tuple(v.positive_int(b, f"batch_sizes[{i}]") for i, b in
-                          enumerate(v.nonempty_list(raw.get("batch_sizes", [1]), "batch_sizes"))),
+        batch_sizes=batch_sizes,
         backends=backends,
-        timing=v.timing(raw.get("timing", {})),
+        timing=timing,
         power=v.power(raw.get("power", {})),
         accuracy=accuracy,
         plugins=plugins,
@@ -342,7 +352,17 @@ class _Validator:
                 if not isinstance(given, bool):
                     self.fail(field, f"must be true or false, got {given!r}")
                 out[key] = given
-            elif key in ("iterations", "min_iterations", "max_iterations", "keep_samples"):
+            elif key == "reference":
+                if given is not None and not isinstance(given, str):
+                    self.fail(field, f"must be 'builtin' or a cell id of this suite, got "
+                              f"{given!r}")
+                out[key] = given
+            elif key == "seed":
+                if isinstance(given, bool) or not isinstance(given, int):
+                    self.fail(field, f"must be an integer, got {given!r}")
+                out[key] = given
+            elif key in ("iterations", "min_iterations", "max_iterations", "keep_samples",
+                         "repeats"):
                 out[key] = self.positive_int(given, field)
             elif key == "warmup":
                 out[key] = self.non_negative(given, field, integer=True)

@@ -8,13 +8,14 @@ import os
 import sys
 
 from ..errors import BenchError
-from . import analyze, devices, export, literature, models, report, run, telemetry
+from . import (analyze, baseline, check, compare, devices, export, literature, models, report,
+               run, telemetry)
 from . import eval as eval_
 from ._common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, parse_size  # noqa: F401
 
 COMMANDS = {"run": run, "report": report, "export": export, "eval": eval_, "analyze": analyze,
-            "models": models, "literature": literature, "devices": devices,
-            "telemetry": telemetry}
+            "baseline": baseline, "check": check, "compare": compare, "models": models,
+            "literature": literature, "devices": devices, "telemetry": telemetry}
 
 
 def build_parser() -> argparse.ArgumentParser:

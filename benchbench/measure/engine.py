@@ -39,6 +39,9 @@ class TimingConfig:
     autograd: bool = False           # True = forward with autograd on, as the official FASSD
                                      # eval_fps.py does (no torch.no_grad); default inference_mode
     keep_samples: int = 10_000       # raw per-iteration samples kept in the record
+    repeats: int = 1                 # each cell timed this many times, in interleaved rounds
+    reference: str | None = None     # "builtin" or a cell id: the machine's speed per round
+    seed: int = 0                    # shuffles the cell order of every round (recorded)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -47,3 +47,32 @@ def throttle_summary(before: dict, after: dict, during: list[str] | None) -> dic
     return {"throttle_reasons": reasons, "throttled": bool(reasons) if known else None,
             "thermal_throttled": any("Thermal" in r for r in reasons) if known else None,
             "power_throttled": any("Power" in r for r in reasons) if known else None}
+
+
+BUSY_CPU_PCT = 25.0        # other processes using more than this share of all cores: busy
+BUSY_GPU_PCT = 10.0        # a GPU this busy before our cell starts is shared
+
+
+def busy_check(device: torch.device, window_s: float = 0.1) -> dict:
+    """Is someone else using the machine right now? Sampled while benchbench itself is idle
+    (between cells), so the system-wide CPU share is other processes' (plus a little of ours)."""
+    import psutil
+
+    cpu = psutil.cpu_percent(interval=window_s)
+    out = {"host_cpu_pct_before": cpu, "load_avg_1m": os.getloadavg()[0]
+           if hasattr(os, "getloadavg") else None}
+    reasons = []
+    if cpu > BUSY_CPU_PCT:
+        reasons.append(f"other processes used {cpu:.0f}% of the CPUs")
+    if device.type == "cuda":
+        try:
+            from .power.nvml import snapshot
+            util = snapshot(device.index).get("utilization_gpu_pct")
+            out["gpu_util_pct_before"] = util
+            if util is not None and util > BUSY_GPU_PCT:
+                reasons.append(f"the GPU was {util}% busy before the cell")
+        except Exception:  # noqa: BLE001 - no NVML: nothing to say about the GPU
+            out["gpu_util_pct_before"] = None
+    out["busy"] = bool(reasons)
+    out["busy_reasons"] = reasons
+    return out

@@ -65,6 +65,7 @@ def snapshot(cuda_index: int | None = None) -> dict:
         "power_limit_w": lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000,
         "power_w": lambda: pynvml.nvmlDeviceGetPowerUsage(h) / 1000,
         "pstate": lambda: f"P{pynvml.nvmlDeviceGetPerformanceState(h)}",
+        "utilization_gpu_pct": lambda: pynvml.nvmlDeviceGetUtilizationRates(h).gpu,
     }
     for key, read in reads.items():
         try:

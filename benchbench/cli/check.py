@@ -1,0 +1,58 @@
+"""``bench check RUN_DIR``: the CI latency gate. Exit 0 no regression, 1 at least one regressed
+(or failed) cell, 2 bad input or runs that are not comparable."""
+from __future__ import annotations
+
+from ..errors import UsageError
+from ._common import EXIT_OK, emit, writable_file
+
+EXIT_REGRESSED = 1
+
+
+def parse_threshold(text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise UsageError(f"--threshold {text!r}: expected a percentage like 5% or a fraction "
+                         f"like 0.05") from None
+    if not 0 < value < 10:
+        raise UsageError(f"--threshold {text!r}: must be above 0")
+    return value
+
+
+def add_parser(sub) -> None:
+    chk = sub.add_parser("check", help="compare a run with its baseline (CI gate)")
+    chk.add_argument("run", metavar="RUN_DIR")
+    chk.add_argument("--baseline", metavar="RUN_DIR|FILE",
+                     help="default: results/baselines/<device>/<suite>.json")
+    chk.add_argument("--threshold", default="5%", help="slowdown that counts (default 5%%)")
+    chk.add_argument("--metric", default="latency_ms_p50",
+                     choices=["latency_ms_p50", "latency_ms_mean", "fps"])
+    chk.add_argument("--alpha", type=float, default=0.01, help="significance level (0.01)")
+    chk.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary")
+    chk.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
+    chk.add_argument("--allow-env-change", action="store_true",
+                     help="compare although environment or protocol differ (listed)")
+    chk.add_argument("--json", action="store_true")
+
+
+def run(args) -> int:
+    from ..regress import check
+    from ..report import gate
+    from .report import unique_runs
+
+    unique_runs([args.run])
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha {args.alpha}: must be between 0 and 1")
+    threshold = parse_threshold(args.threshold)
+    outputs = [(writable_file(path, flag), fn) for path, flag, fn in
+               ((args.markdown, "--markdown", gate.markdown), (args.junit, "--junit", gate.junit))
+               if path]
+    result = check(args.run, args.baseline, args.metric, threshold, args.alpha,
+                   args.allow_env_change)
+    for path, fn in outputs:
+        path.write_text(fn(result))
+    if args.json:
+        emit(result.as_dict())
+    else:
+        print(gate.console(result))
+    return EXIT_REGRESSED if result.regressions else EXIT_OK

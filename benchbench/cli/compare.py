@@ -1,0 +1,35 @@
+"""``bench compare RUN_A RUN_B [-o FILE.html]``: the check's comparison as a page."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import EXIT_OK, emit, writable_file
+
+
+def add_parser(sub) -> None:
+    cmp_ = sub.add_parser("compare", help="compare two runs on one HTML page")
+    cmp_.add_argument("run_a", metavar="RUN_A", help="the baseline run")
+    cmp_.add_argument("run_b", metavar="RUN_B", help="the run compared with it")
+    cmp_.add_argument("-o", "--output", help="HTML file (default: reports/compare-A-vs-B.html)")
+    cmp_.add_argument("--threshold", default="5%")
+    cmp_.add_argument("--metric", default="latency_ms_p50",
+                      choices=["latency_ms_p50", "latency_ms_mean", "fps"])
+    cmp_.add_argument("--alpha", type=float, default=0.01)
+    cmp_.add_argument("--json", action="store_true")
+
+
+def run(args) -> int:
+    from ..report.compare import render_comparison
+    from .check import parse_threshold
+    from .report import unique_runs
+
+    unique_runs([args.run_a, args.run_b])
+    default = f"reports/compare-{Path(args.run_a).name}-vs-{Path(args.run_b).name}.html"
+    output = writable_file(args.output or default, "-o")
+    path = render_comparison(args.run_a, args.run_b, output, args.metric,
+                             parse_threshold(args.threshold), args.alpha)
+    if args.json:
+        emit({"report": str(path)})
+    else:
+        print(path)
+    return EXIT_OK

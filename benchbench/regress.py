@@ -1,0 +1,341 @@
+"""Compare a run with a baseline: a verdict per cell and an exit code for CI (``bench check``).
+
+Reads records only (like the report). The statistics are chosen for noisy shared machines:
+
+* with repeats (``timing.repeats`` >= 2 in both runs) the unit is one repeat's median latency,
+  so run-to-run variation is in the data; with one repeat the within-run samples are used, and
+  the result says that it cannot see drift between runs;
+* the ratio current / baseline of medians, with a percentile bootstrap CI (seeded);
+* a two-sided Mann-Whitney U p-value (scipy), computed only where the sample sizes make
+  ``p < alpha`` possible at all (asv's rule), otherwise the verdict is ``inconclusive`` with the
+  number of repeats that would settle it;
+* with a reference workload in both runs, each repeat is divided by the reference timed in the
+  same round (drift-corrected); a reference that itself moved beyond the threshold is reported
+  as "machine changed", and the verdicts use the corrected values.
+
+Verdicts: regressed (slower beyond the threshold and significant), improved, unchanged (within
+the threshold), inconclusive, new, missing, failed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import UsageError
+from .store import current_records, load_run_info, read_records
+
+BASELINE_SCHEMA = "benchbench-baseline/1"
+METRICS = {   # metric -> (per-repeat key, higher is better)
+    "latency_ms_p50": ("latency_ms_p50", False),
+    "latency_ms_mean": ("latency_ms_mean", False),
+    "fps": ("fps", True),
+}
+MAX_SAMPLES = 2000                  # per cell in a baseline file, when a run has one repeat
+ENV_KEYS = ("device_name", "gpu_driver", "torch", "cuda", "cudnn", "tensorrt")
+
+
+# --- baselines: a small JSON per (device, suite) ----------------------------------------------
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "unknown"
+
+
+def _thin(samples: list, n: int = MAX_SAMPLES) -> list:
+    if len(samples) <= n:
+        return list(samples)
+    step = len(samples) / n
+    return [samples[int(i * step)] for i in range(n)]
+
+
+def _env_of(info: dict, records: list[dict]) -> dict:
+    env = info.get("environment") or {}
+    versions = env.get("versions") or {}
+    names = sorted({r.get("device_name") for r in records if r.get("device_name")})
+    return {"device_name": ", ".join(names) or env.get("gpu_name") or env.get("cpu"),
+            "gpu_driver": env.get("gpu_driver"), "host": env.get("host"),
+            **{k: versions.get(k) for k in ("torch", "cuda", "cudnn", "tensorrt")}}
+
+
+def baseline_from_run(run_dir: str | Path) -> dict:
+    info = load_run_info(run_dir)
+    if "run_id" not in info or "suite" not in info:
+        raise UsageError(f"{run_dir}: not a benchbench run")
+    records = current_records(read_records(Path(run_dir) / "records.jsonl"))
+    cells = {}
+    for r in records:
+        cell = {k: r.get(k) for k in ("status", "error", "model", "height", "width", "backend",
+                                      "precision", "latency_ms_p50", "latency_ms_mean", "fps",
+                                      "repeat_cov", "busy")}
+        cell["protocol"] = (r.get("protocol") or {}).get("name")
+        cell["threads"] = (r.get("protocol") or {}).get("threads")
+        cell["repeats"] = [{k: rep.get(k) for k in ("round", "latency_ms_p50", "latency_ms_mean",
+                                                     "fps", "centre_ms", "reference_ms")}
+                           for rep in r.get("repeats") or []]
+        cell["samples_ms"] = _thin(r.get("latency_samples_ms") or [])
+        cells[r["cell_id"]] = cell
+    return {"schema": BASELINE_SCHEMA, "source_run": info["run_id"],
+            "source_dir": str(Path(run_dir).resolve()), "suite": info["suite"].get("name"),
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "environment": _env_of(info, records), "reference": info.get("reference"),
+            "device_dir": device_dir(records, info), "cells": cells}
+
+
+def device_dir(records: list[dict], info: dict) -> str:
+    from .normalize import device_key_for
+
+    r = next((r for r in records if r.get("device_name")), None)
+    if r is None:
+        return _slug(info.get("device", "unknown"))
+    key = device_key_for(r.get("device_name"), r.get("device"), r.get("target"))
+    return key if key and key != "cpu" else _slug(r["device_name"])
+
+
+def default_baseline_path(baseline: dict, root="results/baselines", name=None) -> Path:
+    return Path(root) / baseline["device_dir"] / f"{name or baseline['suite']}.json"
+
+
+def save_baseline(run_dir, name: str | None = None, root="results/baselines") -> Path:
+    baseline = baseline_from_run(run_dir)
+    path = default_baseline_path(baseline, root, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(baseline, indent=1, default=str))
+    return path
+
+
+def load_baseline(source: str | Path) -> dict:
+    path = Path(source)
+    if path.is_dir():
+        return baseline_from_run(path)
+    if not path.is_file():
+        raise UsageError(f"--baseline {source}: no such run directory or baseline file")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not a baseline file ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA:
+        raise UsageError(f"{path}: not a benchbench baseline (schema {BASELINE_SCHEMA})")
+    return data
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+def min_group_size(alpha: float) -> int:
+    """Fewest values per group for which a two-sided Mann-Whitney U can give p < alpha."""
+    n = 1
+    while 2 / math.comb(2 * n, n) >= alpha:
+        n += 1
+    return n
+
+
+def mann_whitney_p(a: list[float], b: list[float]) -> float | None:
+    if not a or not b:
+        return None
+    from scipy.stats import mannwhitneyu
+
+    if len(set(a) | set(b)) == 1:
+        return 1.0
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def bootstrap_ratio_ci(cur: list[float], base: list[float], n_boot: int = 2000,
+                       seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap CI of median(cur) / median(base)."""
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(n_boot):
+        c = [cur[rng.randrange(len(cur))] for _ in cur]
+        b = [base[rng.randrange(len(base))] for _ in base]
+        ratios.append(statistics.median(c) / statistics.median(b))
+    ratios.sort()
+    return ratios[int(0.025 * n_boot)], ratios[min(n_boot - 1, int(0.975 * n_boot))]
+
+
+# --- the comparison ------------------------------------------------------------------------------
+
+@dataclass
+class CellVerdict:
+    cell_id: str
+    verdict: str
+    baseline: float | None = None        # median of the metric (ms or FPS)
+    current: float | None = None
+    ratio: float | None = None           # current / baseline (drift-corrected when possible)
+    ci95: tuple | None = None
+    p_value: float | None = None
+    raw_ratio: float | None = None       # before drift correction
+    unit: str = ""                       # "repeats" or "samples (one repeat: ...)"
+    n: tuple = (0, 0)
+    note: str = ""
+    busy: bool | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CheckResult:
+    verdicts: list
+    metric: str
+    threshold: float
+    alpha: float
+    env_differences: list = field(default_factory=list)
+    machine: dict = field(default_factory=dict)      # reference drift
+    baseline_source: str = ""
+    current_run: str = ""
+
+    @property
+    def regressions(self) -> list:
+        return [v for v in self.verdicts if v.verdict in ("regressed", "failed")]
+
+    def counts(self) -> dict:
+        out = {}
+        for v in self.verdicts:
+            out[v.verdict] = out.get(v.verdict, 0) + 1
+        return out
+
+    def as_dict(self) -> dict:
+        return {"metric": self.metric, "threshold": self.threshold, "alpha": self.alpha,
+                "baseline": self.baseline_source, "current": self.current_run,
+                "env_differences": self.env_differences, "machine": self.machine,
+                "counts": self.counts(), "regressions": [v.cell_id for v in self.regressions],
+                "cells": [v.as_dict() for v in self.verdicts]}
+
+
+def env_differences(base: dict, cur: dict) -> list[str]:
+    diffs = [f"{k}: {base.get(k)} -> {cur.get(k)}" for k in ENV_KEYS
+             if base.get(k) != cur.get(k)]
+    return diffs
+
+
+def _cell_differences(cell_id: str, base: dict, cur: dict) -> list[str]:
+    return [f"{cell_id}: {k} {base.get(k)} -> {cur.get(k)}" for k in ("protocol", "threads")
+            if base.get(k) is not None and cur.get(k) is not None and base.get(k) != cur.get(k)]
+
+
+def _values(cell: dict, key: str, corrected: bool) -> tuple[list[float], str]:
+    reps = [r for r in cell.get("repeats") or [] if r.get(key) is not None]
+    if len(reps) >= 2:
+        if corrected:
+            return [r[key] / r["reference_ms"] for r in reps], "repeats (drift-corrected)"
+        return [r[key] for r in reps], "repeats"
+    samples = cell.get("samples_ms") or []
+    if samples and key != "fps":
+        return list(samples), "samples (one repeat: blind to run-to-run drift)"
+    if samples:
+        return [1000.0 / s for s in samples if s > 0], "samples (one repeat: blind to " \
+                                                        "run-to-run drift)"
+    value = cell.get(key)
+    return ([value] if value is not None else []), "one value"
+
+
+def _reference_drift(base: dict, cur: dict, threshold: float) -> dict:
+    b = [x for x in ((base.get("reference") or {}).get("per_round_ms") or []) if x]
+    c = [x for x in ((cur.get("reference") or {}).get("per_round_ms") or []) if x]
+    if not b or not c:
+        return {}
+    ratio = statistics.median(c) / statistics.median(b)
+    return {"reference_ratio": ratio, "machine_changed": abs(math.log(ratio)) >
+            math.log(1 + threshold), "baseline_rounds": len(b), "current_rounds": len(c)}
+
+
+def compare(baseline: dict, current: dict, metric: str = "latency_ms_p50",
+            threshold: float = 0.05, alpha: float = 0.01) -> CheckResult:
+    if metric not in METRICS:
+        raise UsageError(f"--metric {metric!r}: one of {', '.join(METRICS)}")
+    key, higher_better = METRICS[metric]
+    machine = _reference_drift(baseline, current, threshold)
+    corrected_ok = bool(machine)
+    verdicts = []
+    bcells, ccells = baseline["cells"], current["cells"]
+    for cell_id in list(ccells) + [c for c in bcells if c not in ccells]:
+        verdicts.append(_verdict(cell_id, bcells.get(cell_id), ccells.get(cell_id), key,
+                                 higher_better, threshold, alpha, corrected_ok))
+    return CheckResult(verdicts, metric, threshold, alpha, machine=machine)
+
+
+def _has_reference(cell: dict) -> bool:
+    reps = cell.get("repeats") or []
+    return len(reps) >= 2 and all(r.get("reference_ms") for r in reps)
+
+
+def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, corrected_ok):
+    if cur is None:
+        return CellVerdict(cell_id, "missing", note="in the baseline, not in this run")
+    if cur.get("status") == "failed":
+        return CellVerdict(cell_id, "failed", note=cur.get("error") or "")
+    if base is None:
+        return CellVerdict(cell_id, "new", note="not in the baseline")
+    if cur.get("status") != "ok" or base.get("status") != "ok":
+        return CellVerdict(cell_id, "inconclusive",
+                           note=f"status baseline {base.get('status')}, now {cur.get('status')}")
+    corrected = corrected_ok and key != "fps" and _has_reference(base) and _has_reference(cur)
+    b, unit = _values(base, key, corrected)
+    c, unit_c = _values(cur, key, corrected)
+    if "samples" in unit_c:
+        unit = unit_c
+    if not b or not c:
+        return CellVerdict(cell_id, "inconclusive", note=f"no {key} values to compare")
+    raw_b, _ = _values(base, key, False)
+    raw_c, _ = _values(cur, key, False)
+    slower = (lambda r: r < 1) if higher_better else (lambda r: r > 1)
+    ratio = statistics.median(c) / statistics.median(b)
+    raw_ratio = statistics.median(raw_c) / statistics.median(raw_b)
+    ci = bootstrap_ratio_ci(c, b) if len(b) > 1 and len(c) > 1 else None
+    need = min_group_size(alpha)
+    p = mann_whitney_p(c, b) if min(len(b), len(c)) >= need else None
+    beyond = abs(math.log(ratio)) > math.log(1 + threshold)
+    v = CellVerdict(cell_id, "unchanged", statistics.median(raw_b), statistics.median(raw_c),
+                    ratio, ci, p, raw_ratio, unit, (len(b), len(c)), busy=cur.get("busy"))
+    if not beyond:
+        v.note = f"within {threshold:.0%}"
+        return v
+    if p is None:
+        v.verdict = "inconclusive"
+        v.note = (f"{'slower' if slower(ratio) else 'faster'} by {abs(ratio - 1):.1%}, but "
+                  f"{min(len(b), len(c))} value(s) per side cannot reach p < {alpha}: run with "
+                  f"timing.repeats >= {need}")
+        return v
+    if p >= alpha:
+        v.verdict = "inconclusive"
+        v.note = (f"{'slower' if slower(ratio) else 'faster'} by {abs(ratio - 1):.1%}, p = "
+                  f"{p:.3g} >= {alpha}: too noisy to tell; more repeats (now "
+                  f"{min(len(b), len(c))}) or a quieter machine would settle it")
+        return v
+    v.verdict = "regressed" if slower(ratio) else "improved"
+    v.note = f"{'slower' if slower(ratio) else 'faster'} by {abs(ratio - 1):.1%} (p = {p:.2g})"
+    return v
+
+
+def check(current_run: str | Path, baseline_source: str | Path | None = None,
+          metric: str = "latency_ms_p50", threshold: float = 0.05, alpha: float = 0.01,
+          allow_env_change: bool = False, root="results/baselines") -> CheckResult:
+    current = baseline_from_run(current_run)
+    if baseline_source is None:
+        baseline_source = default_baseline_path(current, root)
+        if not Path(baseline_source).is_file():
+            raise UsageError(f"no baseline at {baseline_source}: save one with `bench baseline "
+                             f"save RUN_DIR`, or give --baseline RUN_DIR|FILE")
+    baseline = load_baseline(baseline_source)
+    diffs = env_differences(baseline.get("environment") or {}, current["environment"])
+    for cell_id in set(baseline["cells"]) & set(current["cells"]):
+        diffs += _cell_differences(cell_id, baseline["cells"][cell_id], current["cells"][cell_id])
+    if diffs and not allow_env_change:
+        raise IncompatibleRuns(diffs)
+    result = compare(baseline, current, metric, threshold, alpha)
+    result.env_differences = diffs
+    result.baseline_source = str(baseline_source)
+    result.current_run = str(current_run)
+    return result
+
+
+class IncompatibleRuns(UsageError):
+    def __init__(self, diffs: list[str]):
+        self.diffs = diffs
+        shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
+        super().__init__(f"the runs differ in environment or protocol ({shown}); compare like "
+                         f"with like, or pass --allow-env-change")

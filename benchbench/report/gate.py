@@ -1,0 +1,85 @@
+"""``bench check`` results as text: a console table, Markdown (a GitHub step summary) and JUnit
+XML (one testcase per cell, regressions as failures: GitLab and Jenkins read it)."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+MARK = {"regressed": "❌ regressed", "failed": "❌ failed", "improved": "✅ improved",
+        "unchanged": "unchanged", "inconclusive": "⚠️ inconclusive", "new": "new",
+        "missing": "missing"}
+
+
+def _num(v, fmt=".3f"):
+    return "-" if v is None else format(v, fmt)
+
+
+def _ci(v) -> str:
+    return f"[{v.ci95[0]:.3f}, {v.ci95[1]:.3f}]" if v.ci95 else "-"
+
+
+def headline(result) -> str:
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts().items()))
+    verdict = "FAIL" if result.regressions else "PASS"
+    machine = ""
+    if result.machine:
+        r = result.machine["reference_ratio"]
+        machine = (f"; reference workload x{r:.3f}" + (" -- MACHINE CHANGED: ratios are "
+                   "drift-corrected, not model regressions" if result.machine["machine_changed"]
+                   else " (drift-corrected ratios)"))
+    return (f"{verdict}: {counts} ({result.metric}, threshold {result.threshold:.0%}, "
+            f"alpha {result.alpha}{machine})")
+
+
+def console(result) -> str:
+    lines = [f"{'cell':58s} {'baseline':>10s} {'current':>10s} {'ratio':>7s} "
+             f"{'95% CI':>17s} {'p':>8s}  verdict"]
+    for v in result.verdicts:
+        lines.append(f"{v.cell_id[:58]:58s} {_num(v.baseline):>10s} {_num(v.current):>10s} "
+                     f"{_num(v.ratio):>7s} {_ci(v):>17s} {_num(v.p_value, '.2g'):>8s}  "
+                     f"{v.verdict}{': ' + v.note if v.note else ''}")
+    if result.env_differences:
+        lines.append("environment differences (allowed): " + "; ".join(result.env_differences))
+    lines.append(headline(result))
+    return "\n".join(lines)
+
+
+def markdown(result) -> str:
+    out = [f"### benchbench check: {headline(result)}", "",
+           f"Baseline `{result.baseline_source}`, current `{result.current_run}`.", "",
+           "| cell | baseline | current | ratio | 95% CI | p | verdict | note |",
+           "|---|---:|---:|---:|---|---:|---|---|"]
+    for v in result.verdicts:
+        out.append(f"| `{v.cell_id}` | {_num(v.baseline)} | {_num(v.current)} | "
+                   f"{_num(v.ratio)} | {_ci(v)} | {_num(v.p_value, '.2g')} | "
+                   f"{MARK.get(v.verdict, v.verdict)} | {v.note.replace('|', '/')} |")
+    if result.env_differences:
+        out += ["", "Environment differences (allowed with --allow-env-change): " +
+                "; ".join(result.env_differences)]
+    return "\n".join(out) + "\n"
+
+
+def junit(result) -> str:
+    suite = ET.Element("testsuite", name="benchbench check", tests=str(len(result.verdicts)),
+                       failures=str(sum(v.verdict == "regressed" for v in result.verdicts)),
+                       errors=str(sum(v.verdict == "failed" for v in result.verdicts)),
+                       skipped=str(sum(v.verdict in ("new", "missing", "inconclusive")
+                                       for v in result.verdicts)))
+    for v in result.verdicts:
+        case = ET.SubElement(suite, "testcase", classname=f"benchbench.{result.metric}",
+                             name=v.cell_id)
+        detail = (f"ratio {_num(v.ratio)} {_ci(v)}, p {_num(v.p_value, '.2g')}, baseline "
+                  f"{_num(v.baseline)}, current {_num(v.current)}: {v.note}")
+        if v.verdict == "regressed":
+            ET.SubElement(case, "failure", message=f"regressed: {v.note}", type="regression"
+                          ).text = detail
+        elif v.verdict == "failed":
+            ET.SubElement(case, "error", message=f"cell failed: {v.note}"[:500],
+                          type="failed").text = v.note
+        elif v.verdict in ("new", "missing", "inconclusive"):
+            ET.SubElement(case, "skipped", message=f"{v.verdict}: {v.note}"[:500])
+        ET.SubElement(case, "system-out").text = detail
+    root = ET.Element("testsuites", name="benchbench")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") \
+        + "\n"
