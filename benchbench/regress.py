@@ -9,9 +9,13 @@ Reads records only (like the report). The statistics are chosen for noisy shared
 * a two-sided Mann-Whitney U p-value (scipy), computed only where the sample sizes make
   ``p < alpha`` possible at all (asv's rule), otherwise the verdict is ``inconclusive`` with the
   number of repeats that would settle it;
-* with a reference workload in both runs, each repeat is divided by the reference timed in the
-  same round (drift-corrected); a reference that itself moved beyond the threshold is reported
-  as "machine changed", and the verdicts use the corrected values.
+* with a reference workload in both runs, the reference's own ratio between the runs is the
+  machine's drift, shown with the drift-corrected ratio; when it moved beyond the threshold a
+  cell that would have regressed (or improved) is ``inconclusive``, "machine changed", not a
+  model regression (on a shared VM different workloads slow down by different factors, so the
+  drift cannot simply be divided out). A *cell* of the suite as reference -- the previous
+  version of the same model, timed in the same rounds -- has the cells' own op mix: then every
+  repeat is divided by the reference of its round, which cancels the drift.
 
 Verdicts: regressed (slower beyond the threshold and significant), improved, unchanged (within
 the threshold), inconclusive, new, missing, failed.
@@ -167,11 +171,12 @@ class CellVerdict:
     ratio: float | None = None           # current / baseline (drift-corrected when possible)
     ci95: tuple | None = None
     p_value: float | None = None
-    raw_ratio: float | None = None       # before drift correction
+    raw_ratio: float | None = None       # of the raw values (before per-round division)
     unit: str = ""                       # "repeats" or "samples (one repeat: ...)"
     n: tuple = (0, 0)
     note: str = ""
     busy: bool | None = None
+    drift_corrected_ratio: float | None = None   # raw ratio / the reference's own ratio
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -217,18 +222,18 @@ def _cell_differences(cell_id: str, base: dict, cur: dict) -> list[str]:
             if base.get(k) is not None and cur.get(k) is not None and base.get(k) != cur.get(k)]
 
 
-def _values(cell: dict, key: str, corrected: bool) -> tuple[list[float], str]:
+def _values(cell: dict, key: str, per_round: bool = False) -> tuple[list[float], str]:
     reps = [r for r in cell.get("repeats") or [] if r.get(key) is not None]
+    if per_round and len(reps) >= 2 and all(r.get("reference_ms") for r in reps):
+        return [r[key] / r["reference_ms"] for r in reps], "repeats / reference of the same round"
     if len(reps) >= 2:
-        if corrected:
-            return [r[key] / r["reference_ms"] for r in reps], "repeats (drift-corrected)"
         return [r[key] for r in reps], "repeats"
     samples = cell.get("samples_ms") or []
+    one = "samples (one repeat: blind to run-to-run drift)"
     if samples and key != "fps":
-        return list(samples), "samples (one repeat: blind to run-to-run drift)"
+        return list(samples), one
     if samples:
-        return [1000.0 / s for s in samples if s > 0], "samples (one repeat: blind to " \
-                                                        "run-to-run drift)"
+        return [1000.0 / s for s in samples if s > 0], one
     value = cell.get(key)
     return ([value] if value is not None else []), "one value"
 
@@ -249,21 +254,30 @@ def compare(baseline: dict, current: dict, metric: str = "latency_ms_p50",
         raise UsageError(f"--metric {metric!r}: one of {', '.join(METRICS)}")
     key, higher_better = METRICS[metric]
     machine = _reference_drift(baseline, current, threshold)
-    corrected_ok = bool(machine)
+    # The machine's speed change between the runs, as the reference saw it; applied to the
+    # current run's values only when the reference moved beyond the threshold (per-round
+    # division would add the reference's own noise to every repeat).
+    per_round = paired_reference(baseline) and paired_reference(current) and not higher_better
+    if machine:
+        machine["correction"] = ("per round: each repeat / the reference cell of the same round"
+                                 if per_round else "none: the reference only tells whether the "
+                                 "machine changed")
     verdicts = []
     bcells, ccells = baseline["cells"], current["cells"]
     for cell_id in list(ccells) + [c for c in bcells if c not in ccells]:
         verdicts.append(_verdict(cell_id, bcells.get(cell_id), ccells.get(cell_id), key,
-                                 higher_better, threshold, alpha, corrected_ok))
+                                 higher_better, threshold, alpha, machine, per_round))
     return CheckResult(verdicts, metric, threshold, alpha, machine=machine)
 
 
-def _has_reference(cell: dict) -> bool:
-    reps = cell.get("repeats") or []
-    return len(reps) >= 2 and all(r.get("reference_ms") for r in reps)
+def paired_reference(run: dict) -> bool:
+    """A suite cell as reference (e.g. the previous version of the model, timed in the same
+    rounds) has the cells' own op mix: dividing each repeat by it cancels the machine's drift."""
+    return str((run.get("reference") or {}).get("workload", "")).startswith("cell:")
 
 
-def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, corrected_ok):
+def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, machine,
+             per_round=False):
     if cur is None:
         return CellVerdict(cell_id, "missing", note="in the baseline, not in this run")
     if cur.get("status") == "failed":
@@ -273,15 +287,13 @@ def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, corrected
     if cur.get("status") != "ok" or base.get("status") != "ok":
         return CellVerdict(cell_id, "inconclusive",
                            note=f"status baseline {base.get('status')}, now {cur.get('status')}")
-    corrected = corrected_ok and key != "fps" and _has_reference(base) and _has_reference(cur)
-    b, unit = _values(base, key, corrected)
-    c, unit_c = _values(cur, key, corrected)
+    b, unit = _values(base, key, per_round)
+    c, unit_c = _values(cur, key, per_round)
     if "samples" in unit_c:
         unit = unit_c
     if not b or not c:
         return CellVerdict(cell_id, "inconclusive", note=f"no {key} values to compare")
-    raw_b, _ = _values(base, key, False)
-    raw_c, _ = _values(cur, key, False)
+    raw_b, raw_c = _values(base, key)[0], _values(cur, key)[0]
     slower = (lambda r: r < 1) if higher_better else (lambda r: r > 1)
     ratio = statistics.median(c) / statistics.median(b)
     raw_ratio = statistics.median(raw_c) / statistics.median(raw_b)
@@ -291,23 +303,31 @@ def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, corrected
     beyond = abs(math.log(ratio)) > math.log(1 + threshold)
     v = CellVerdict(cell_id, "unchanged", statistics.median(raw_b), statistics.median(raw_c),
                     ratio, ci, p, raw_ratio, unit, (len(b), len(c)), busy=cur.get("busy"))
+    if machine and not per_round:
+        drift = machine["reference_ratio"]
+        v.drift_corrected_ratio = raw_ratio * drift if higher_better else raw_ratio / drift
+    how = f"{'slower' if slower(ratio) else 'faster'} by {abs(ratio - 1):.1%}"
     if not beyond:
         v.note = f"within {threshold:.0%}"
-        return v
-    if p is None:
+    elif p is None:
         v.verdict = "inconclusive"
-        v.note = (f"{'slower' if slower(ratio) else 'faster'} by {abs(ratio - 1):.1%}, but "
-                  f"{min(len(b), len(c))} value(s) per side cannot reach p < {alpha}: run with "
-                  f"timing.repeats >= {need}")
-        return v
-    if p >= alpha:
+        v.note = (f"{how}, but {min(len(b), len(c))} value(s) per side cannot reach p < "
+                  f"{alpha}: run with timing.repeats >= {need}")
+    elif p >= alpha:
         v.verdict = "inconclusive"
-        v.note = (f"{'slower' if slower(ratio) else 'faster'} by {abs(ratio - 1):.1%}, p = "
-                  f"{p:.3g} >= {alpha}: too noisy to tell; more repeats (now "
+        v.note = (f"{how}, p = {p:.3g} >= {alpha}: too noisy to tell; more repeats (now "
                   f"{min(len(b), len(c))}) or a quieter machine would settle it")
-        return v
-    v.verdict = "regressed" if slower(ratio) else "improved"
-    v.note = f"{'slower' if slower(ratio) else 'faster'} by {abs(ratio - 1):.1%} (p = {p:.2g})"
+    elif machine.get("machine_changed") and not per_round:
+        v.verdict = "inconclusive"
+        v.note = (f"{how} (p = {p:.2g}), but the machine changed: the reference workload moved "
+                  f"x{machine['reference_ratio']:.3f} (drift-corrected ratio "
+                  f"{v.drift_corrected_ratio:.3f}); re-run on a steady machine, or make the "
+                  f"reference a cell of the same model (timing.reference: CELL)")
+    else:
+        v.verdict = "regressed" if slower(ratio) else "improved"
+        v.note = f"{how} (p = {p:.2g})"
+    if cur.get("busy"):
+        v.note += "; measured on a busy machine"
     return v
 
 

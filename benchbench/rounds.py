@@ -26,8 +26,9 @@ def _centre(result: dict) -> float | None:
 
 
 def cell_key(cell_id: str) -> str:
-    """A cell id without its device suffix (suites name cells before the device is resolved)."""
-    return cell_id.rsplit("/", 1)[0]
+    """A cell id without its device suffix (suites name cells before the device is resolved):
+    ``model@HxW/bN/backend-precision``."""
+    return cell_id.rsplit("/", 1)[0] if cell_id.count("/") == 3 else cell_id
 
 
 @dataclass
@@ -51,7 +52,7 @@ class ReferenceWorkload:
             name, h, w = BUILTIN
             cell = Cell(ModelSpec(name), h, w, 1, "eager", "fp32", device, 19)
             return cls(f"builtin: {name}@{h}x{w} eager-fp32 b1 on {device}", None, cell)
-        matches = [c for c in cells if cell_key(c.id) == cell_key(ref) or c.id == ref]
+        matches = [c for c in cells if cell_key(c.id) == cell_key(ref)]
         if not matches:
             return None      # the reference cell is already done (resumed run): none this time
         return cls(f"cell: {matches[0].id}", matches[0], None)

@@ -333,7 +333,8 @@ def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "re
 def run_rounds(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, reporter,
                total: int) -> int:
     """Run ``todo`` ``timing.repeats`` times in interleaved rounds: each round visits every
-    cell once in a freshly shuffled order (seeded by ``timing.seed``), so drift of the machine
+    cell once in a freshly shuffled order (seeded by ``timing.seed``; a single round keeps the
+    suite's order), so drift of the machine
     hits every cell alike; the reference workload, if any, opens every round. The first round
     runs every stage of a cell, later rounds rebuild and re-time it. A cell's record is appended
     once its last round is done. Returns how many cells were run."""
@@ -347,7 +348,8 @@ def run_rounds(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, rep
     reporter.start(total, total - len(todo))
     for round_no in range(n):
         order = list(todo)
-        rng.shuffle(order)
+        if n > 1:                 # one round keeps the suite's order
+            rng.shuffle(order)
         if reference is not None:
             reference.time_round(round_no, order, suite, run_id)
             order = [c for c in order if c.id != reference.cell_id]

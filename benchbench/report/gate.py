@@ -23,9 +23,11 @@ def headline(result) -> str:
     machine = ""
     if result.machine:
         r = result.machine["reference_ratio"]
-        machine = (f"; reference workload x{r:.3f}" + (" -- MACHINE CHANGED: ratios are "
-                   "drift-corrected, not model regressions" if result.machine["machine_changed"]
-                   else " (drift-corrected ratios)"))
+        per_round = result.machine.get("correction", "").startswith("per round")
+        machine = f"; reference x{r:.3f}" + (
+            ", ratios per round against the reference cell" if per_round else
+            " -- MACHINE CHANGED: differences are not attributed to the models"
+            if result.machine["machine_changed"] else "")
     return (f"{verdict}: {counts} ({result.metric}, threshold {result.threshold:.0%}, "
             f"alpha {result.alpha}{machine})")
 

@@ -1,0 +1,296 @@
+"""The CI gate: users' own models as plugins, repeated interleaved timing with a reference
+workload, `bench baseline save` / `bench check` / `bench compare`, and their outputs."""
+import json
+import random
+import subprocess
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from scipy.stats import mannwhitneyu
+
+from benchbench.cli import main
+from benchbench.errors import SuiteError
+from benchbench.regress import CheckResult, compare, min_group_size
+from benchbench.report import gate
+from benchbench.store import read_records
+from benchbench.suite import load_suite
+
+PLUGIN = '''
+from torch import nn
+import benchbench
+
+
+@benchbench.register_model(family="user", paper="my own model", output_stride=1)
+def {name}(*, num_classes: int = 19, extra: int = 0) -> nn.Module:
+    layers = [nn.Conv2d(3, 16, 3, padding=1)]
+    for _ in range({blocks} + extra):
+        layers += [nn.Conv2d(16, 16, 3, padding=1), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Conv2d(16, num_classes, 1))
+'''
+
+
+def plugin_file(tmp_path, blocks=4, name=None, body=None):
+    name = name or f"user_net_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "my_models.py"
+    path.write_text(body if body is not None else PLUGIN.format(name=name, blocks=blocks))
+    return path, name
+
+
+def suite_text(model, extra="", timing="repeats: 3, reference: builtin, seed: 3"):
+    return f"""\
+name: gate
+device: cpu
+plugins: [my_models.py]
+models: [{model}]
+resolutions: [[32, 64]]
+timing: {{protocol: robust, warmup: 1, min_iterations: 5, max_time_s: 0.05, {timing}}}
+{extra}"""
+
+
+# --- plugins ------------------------------------------------------------------------------------
+
+def test_a_suite_with_a_plugin_model_runs_in_interleaved_rounds(tmp_path, capsys):
+    plugin, name = plugin_file(tmp_path)
+    suite = tmp_path / "gate.yaml"
+    suite.write_text(suite_text(f"{name}, {{name: {name}, args: {{extra: 2}}}}"))
+    code = main(["run", str(suite), "--out", str(tmp_path / "res"), "--json", "--no-progress"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["ok"] == 2
+    info = json.loads((Path(out["run_dir"]) / "run.json").read_text())
+    assert info["plugins"][0]["models"] == [name] and len(info["plugins"][0]["sha256"]) == 64
+    assert info["reference"]["workload"].startswith("builtin: fassd_net_l2@128x256")
+    assert len(info["reference"]["per_round_ms"]) == 3
+    records = read_records(Path(out["run_dir"]) / "records.jsonl")
+    for r in records:
+        assert [rep["round"] for rep in r["repeats"]] == [0, 1, 2]
+        assert len(r["repeat_centres_ms"]) == 3 and r["repeat_cov"] >= 0
+        assert r["latency_ms_p50"] == sorted(r["repeat_centres_ms"])[1]
+        assert r["busy"] in (True, False) and r["repeats"][0]["host_cpu_pct_before"] >= 0
+        assert r["reference"]["per_round_ms"] == info["reference"]["per_round_ms"]
+    # each round visits the cells in the order random.Random(seed) shuffles them to
+    rng, ids = random.Random(3), [records[0]["cell_id"], records[1]["cell_id"]]
+    for k in range(3):
+        order = list(ids)
+        rng.shuffle(order)
+        assert [next(rep["position"] for rep in r["repeats"] if rep["round"] == k)
+                for r in records] == [order.index(i) for i in ids]
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("def broken(:\n", "import failed at my_models.py:1: SyntaxError"),
+    ("import benchbench\nfrom torch import nn\n\n@benchbench.register_model(family='x', paper='x')\n"
+     "def fassd_net(*, num_classes: int = 19):\n    return nn.Identity()\n",
+     "model 'fassd_net' is already registered (by benchbench.zoo.fassd); pick another name"),
+    ("import benchbench\n\n@benchbench.register_model(family='x', paper='x')\n"
+     "def NAME(*, num_classes: int = 19):\n    raise ValueError('width must be even')\n",
+     "does not build at my_models.py:5: ValueError: width must be even"),
+])
+def test_bad_plugins_are_one_line_naming_the_plugin(tmp_path, capsys, body, expected):
+    body = body.replace("NAME", f"broken_{uuid.uuid4().hex[:8]}")
+    plugin_file(tmp_path, body=body)
+    suite = tmp_path / "gate.yaml"
+    suite.write_text(suite_text("fassd_net_l2"))
+    with pytest.raises(SuiteError) as err:
+        load_suite(suite)
+    assert f"plugins[0]: plugin my_models.py: {expected}" in str(err.value)
+    assert main(["analyze", "fassd_net_l2", "--size", "64x128", "--plugin",
+                 str(tmp_path / "my_models.py")]) == 2
+    line = capsys.readouterr().err.strip()
+    assert len(line.splitlines()) == 1 and expected in line
+
+
+def test_plugin_flag_on_analyze(tmp_path, capsys):
+    plugin, name = plugin_file(tmp_path, blocks=2)
+    assert main(["analyze", name, "--size", "32x64", "--plugin", str(plugin), "--json"]) == 0
+    params = json.loads(capsys.readouterr().out)[0]["params"]
+    assert params == (3 * 16 * 9 + 16) + 2 * (16 * 16 * 9 + 16) + (16 * 19 + 19)
+
+
+def test_reference_must_be_builtin_or_a_cell(tmp_path):
+    _, name = plugin_file(tmp_path)
+    suite = tmp_path / "gate.yaml"
+    suite.write_text(suite_text(name, timing="repeats: 2, reference: nope@1x1"))
+    with pytest.raises(SuiteError, match="timing.reference: 'nope@1x1' is neither 'builtin' nor"):
+        load_suite(suite)
+
+
+# --- the verdicts, on hand-made runs ----------------------------------------------------------
+
+ENV = {"device_name": "AMD EPYC", "gpu_driver": None, "torch": "2.13.0", "cuda": None,
+       "cudnn": None, "tensorrt": None}
+
+
+def run_of(cells: dict, reference=None, workload="builtin: x"):
+    out = {"environment": dict(ENV), "cells": {}}
+    if reference:
+        out["reference"] = {"workload": workload, "per_round_ms": reference}
+    for cell_id, values in cells.items():
+        if values == "failed":
+            out["cells"][cell_id] = {"status": "failed", "error": "RuntimeError: OOM"}
+            continue
+        reps = [{"round": i, "latency_ms_p50": v, "centre_ms": v,
+                 "reference_ms": reference[i] if reference else None}
+                for i, v in enumerate(values)]
+        out["cells"][cell_id] = {"status": "ok", "repeats": reps, "samples_ms": [],
+                                 "protocol": "robust", "threads": 1}
+    return out
+
+
+def verdicts(result: CheckResult) -> dict:
+    return {v.cell_id: v for v in result.verdicts}
+
+
+A = [10.0, 10.2, 9.9, 10.1, 10.05, 9.95, 10.15]
+
+
+def test_regressed_unchanged_improved_new_missing_failed():
+    base = run_of({"same": A, "slow": A, "fast": A, "gone": A, "broke": A})
+    cur = run_of({"same": [v * 1.01 for v in A], "slow": [v * 1.2 for v in A],
+                  "fast": [v * 0.8 for v in A], "added": A, "broke": "failed"})
+    v = verdicts(compare(base, cur))
+    assert v["same"].verdict == "unchanged" and v["same"].note == "within 5%"
+    slow = v["slow"]
+    assert slow.verdict == "regressed" and slow.ratio == pytest.approx(1.2)
+    assert slow.p_value == pytest.approx(mannwhitneyu([x * 1.2 for x in A], A).pvalue)
+    assert slow.ci95[0] <= 1.2 <= slow.ci95[1] and slow.n == (7, 7) and slow.unit == "repeats"
+    assert v["fast"].verdict == "improved"
+    assert v["added"].verdict == "new" and v["gone"].verdict == "missing"
+    assert v["broke"].verdict == "failed"
+
+
+def test_too_few_repeats_or_too_much_noise_is_inconclusive():
+    assert min_group_size(0.01) == 5 and min_group_size(0.05) == 4
+    few = verdicts(compare(run_of({"c": A[:3]}), run_of({"c": [v * 1.2 for v in A[:3]]})))["c"]
+    assert few.verdict == "inconclusive" and "timing.repeats >= 5" in few.note
+    noisy_b = [10, 13, 9, 12, 10.5, 14, 9.5]
+    noisy_c = [11, 15, 10, 9.8, 13, 14.5, 11.8]
+    noisy = verdicts(compare(run_of({"c": noisy_b}), run_of({"c": noisy_c})))["c"]
+    assert noisy.verdict == "inconclusive" and "too noisy to tell" in noisy.note
+
+
+def test_a_slower_machine_is_not_a_model_regression():
+    ref = [5.0] * 7
+    base = run_of({"c": A}, reference=ref)
+    cur = run_of({"c": [v * 1.3 for v in A]}, reference=[r * 1.3 for r in ref])
+    result = compare(base, cur)
+    v = verdicts(result)["c"]
+    assert result.machine["machine_changed"] and v.raw_ratio == pytest.approx(1.3)
+    assert v.drift_corrected_ratio == pytest.approx(1.0)
+    assert v.verdict == "inconclusive" and "the machine changed: the reference workload " \
+        "moved x1.300" in v.note
+    assert "MACHINE CHANGED" in gate.headline(result)
+    # a steady reference: the same slowdown is the model's
+    steady = compare(base, run_of({"c": [v * 1.3 for v in A]}, reference=ref))
+    assert verdicts(steady)["c"].verdict == "regressed"
+
+
+def test_a_reference_cell_of_the_same_model_cancels_drift_per_round():
+    # the machine swings by 1.6x between rounds; the reference cell (the unchanged model) swings
+    # with it, so 10% extra work stands out although the raw values overlap completely
+    swings = [1.0, 1.6, 1.1, 1.5, 1.0, 1.6, 1.2]
+    ref_b = [10 * s for s in swings]
+    ref_c = [10 * s for s in reversed(swings)]
+    base = run_of({"m": ref_b}, reference=ref_b, workload="cell: ref")
+    cur = run_of({"m": [r * 1.1 for r in ref_c]}, reference=ref_c, workload="cell: ref")
+    v = verdicts(compare(base, cur))["m"]
+    assert v.verdict == "regressed" and v.ratio == pytest.approx(1.1)
+    assert v.unit == "repeats / reference of the same round"
+
+
+def test_one_repeat_compares_samples_and_says_so():
+    base = {"environment": ENV, "cells": {"c": {"status": "ok", "repeats": [],
+                                                "samples_ms": [10.0 + 0.01 * i for i in range(50)]}}}
+    cur = {"environment": ENV, "cells": {"c": {"status": "ok", "repeats": [],
+                                               "samples_ms": [12.0 + 0.01 * i for i in range(50)]}}}
+    v = verdicts(compare(base, cur))["c"]
+    assert v.verdict == "regressed" and "blind to run-to-run drift" in v.unit
+
+
+def test_markdown_and_junit_outputs():
+    result = compare(run_of({"a@1x1/b1/eager-fp32/cpu": A, "b@1x1/b1/eager-fp32/cpu": A}),
+                     run_of({"a@1x1/b1/eager-fp32/cpu": [v * 1.25 for v in A],
+                             "b@1x1/b1/eager-fp32/cpu": A}))
+    root = ET.fromstring(gate.junit(result))            # a real XML parser
+    suite = root.find("testsuite")
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert cases["a@1x1/b1/eager-fp32/cpu"].find("failure").get("message").startswith(
+        "regressed: slower by 25.0%")
+    assert cases["b@1x1/b1/eager-fp32/cpu"].find("failure") is None
+    md = gate.markdown(result).splitlines()
+    assert md[0].startswith("### benchbench check: FAIL: 1 regressed, 1 unchanged")
+    assert "| cell | baseline | current | ratio | 95% CI | p | verdict | note |" in md
+    assert any(line.startswith("| `a@1x1/b1/eager-fp32/cpu` | 10.050 | 12.562 | 1.250 |")
+               for line in md)
+
+
+# --- end to end, as CI runs it ------------------------------------------------------------------
+
+def bench(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "benchbench.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_baseline_check_and_compare_from_the_command_line(tmp_path):
+    """A/A passes; the same model made ~15% slower (more layers, real work) fails, naming the
+    cell. The unchanged model is the suite's reference cell, timed in the same rounds, which is
+    how a CI job keeps the gate steady on a noisy runner (see README: gate calibration)."""
+    plugin, name = plugin_file(tmp_path, blocks=20)
+    ref_body = plugin.read_text() + PLUGIN.format(name=name + "_main", blocks=20)
+    plugin.write_text(ref_body)
+    suite = tmp_path / "gate.yaml"
+    suite.write_text(suite_text(f"{name}_main, {name}", timing=(
+        f"threads: 1, repeats: 7, reference: '{name}_main@32x64/b1/eager-fp32', seed: 1")
+    ).replace("max_time_s: 0.05", "max_time_s: 0.3"))
+
+    def run():
+        proc = bench("run", suite, "--out", "res", "--json", "--no-progress", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)["run_dir"]
+
+    first = run()
+    saved = bench("baseline", "save", first, cwd=tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    path = Path(tmp_path / saved.stdout.strip())
+    assert path.parent.parent == tmp_path / "results" / "baselines" and path.name == "gate.json"
+    second = run()
+    aa = bench("check", second, "--junit", "aa.xml", cwd=tmp_path)
+    assert aa.returncode == 0, aa.stdout + aa.stderr
+    assert "PASS" in aa.stdout.splitlines()[-1]
+    plugin.write_text(plugin.read_text().replace("range(20 + extra)", "range(23 + extra)", 1))
+    third = run()
+    ab = bench("check", third, "--markdown", "ab.md", "--junit", "ab.xml", cwd=tmp_path)
+    assert ab.returncode == 1, ab.stdout + ab.stderr
+    regressed = [line for line in ab.stdout.splitlines() if "regressed" in line]
+    assert regressed and regressed[0].startswith(f"{name}@32x64/b1/eager-fp32/cpu")
+    failures = ET.parse(tmp_path / "ab.xml").getroot().iter("failure")
+    assert [f.get("message").startswith("regressed") for f in failures] == [True]
+    page = bench("compare", first, third, "-o", "cmp.html", cwd=tmp_path)
+    assert page.returncode == 0, page.stderr
+    html = (tmp_path / "cmp.html").read_text()
+    assert "Per-cell ratio B / A with 95% CI" in html and "<h2>Environment</h2>" in html
+
+
+def test_check_refuses_a_different_environment(tmp_path, capsys):
+    base = run_of({"c": A})
+    base["schema"] = "benchbench-baseline/1"
+    base["environment"]["torch"] = "1.10.0"
+    base["environment"]["device_name"] = "NVIDIA Jetson TX2"
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps(base))
+    plugin, name = plugin_file(tmp_path)
+    suite = tmp_path / "gate.yaml"
+    suite.write_text(suite_text(name))
+    assert main(["run", str(suite), "--out", str(tmp_path), "--json", "--no-progress"]) == 0
+    run_dir = json.loads(capsys.readouterr().out)["run_dir"]
+    assert main(["check", run_dir, "--baseline", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "device_name: NVIDIA Jetson TX2 -> " in err
+    assert "torch: 1.10.0 -> " in err and "--allow-env-change" in err
+    assert main(["check", run_dir, "--baseline", str(path), "--allow-env-change"]) == 0
+    out = capsys.readouterr().out
+    assert "environment differences (allowed): device_name: NVIDIA Jetson TX2" in out
+    assert "new" in out                                # the plugin's cell is not in that baseline
