@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import UsageError
-from .zoo._registry import DuplicateModel, registered_names
+from .zoo._registry import DuplicateModel, _unregister, registered_names
 
 
 class PluginError(UsageError):
@@ -80,8 +80,13 @@ def load_plugin(spec: str, base_dir: str | Path | None = None) -> PluginInfo:
         raise PluginError(f"plugin {spec}: import failed{_where(exc)}: "
                           f"{type(exc).__name__}: {exc}") from None
     new = tuple(sorted(set(registered_names()) - before))
-    for name in new:
-        _check_builds(spec, name)
+    try:
+        for name in new:
+            _check_builds(spec, name)
+    except PluginError:
+        for name in new:
+            _unregister(name)
+        raise
     source = str(path) if path is not None else getattr(module, "__file__", spec)
     sha = hashlib.sha256(Path(source).read_bytes()).hexdigest() if source and \
         Path(source).is_file() else None

@@ -140,6 +140,11 @@ def register_model(*, family: str, paper: str, size_divisor: int = 16, output_st
     return wrap
 
 
+def _unregister(name: str) -> None:
+    """Forget a model (a plugin that failed its checks must not leave half its models)."""
+    _MODELS.pop(name, None)
+
+
 def registered_names() -> list[str]:
     _import_families()
     return list(_MODELS)
