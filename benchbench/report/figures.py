@@ -227,6 +227,16 @@ def _device_groups(ok: pd.DataFrame):
     return ok
 
 
+def _finish_panel(ax, rows, x: str, y: str) -> None:
+    """What every per-device measured panel shares: plain log x ticks, grid, legend, and each
+    point labelled with its input size where it fits."""
+    ax.title.set_fontsize(9)
+    plain_log_ticks(ax.xaxis)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower left")
+    place_labels(ax, [(r[x], r[y], r["resolution"]) for _, r in rows.iterrows()], fontsize=6)
+
+
 def measured_speed_cost(frame):
     """The user's own cells on every device, normalised or not: measured FPS vs GFLOPs (papers'
     convention) per device and backend, with each panel's Pareto front (fewer GFLOPs and more
@@ -250,13 +260,8 @@ def measured_speed_cost(frame):
                 marker="o", markerfacecolor="none", markersize=9, label="Pareto front")
         ax.set(xscale="log", yscale="log", xlabel="GFLOPs (papers' convention, log)",
                ylabel="measured FPS (not normalised, log)", title=panel)
-        ax.title.set_fontsize(9)
-        plain_log_ticks(ax.xaxis)
         plain_log_ticks(ax.yaxis)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="lower left")
-        place_labels(ax, [(r["gflops"], r["fps"], r["resolution"]) for _, r in rows.iterrows()],
-                     fontsize=6)
+        _finish_panel(ax, rows, "gflops", "fps")
     return fig, "measured on each device as is (no GPU normalisation); labels: input size"
 
 
@@ -281,12 +286,7 @@ def measured_fps_miou(frame):
                 label="Pareto front")
         ax.set(xscale="log", xlabel="measured FPS (not normalised, log)", ylabel="mIoU (%)",
                title=panel)
-        ax.title.set_fontsize(9)
-        plain_log_ticks(ax.xaxis)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="lower left")
-        place_labels(ax, [(r["fps"], r["miou"], r["resolution"]) for _, r in rows.iterrows()],
-                     fontsize=6)
+        _finish_panel(ax, rows, "fps", "miou")
     return fig, "measured FPS as is, not normalised across devices"
 
 
