@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .measure.backends import backend_label
 from .suite import ModelSpec, Suite
 
 
@@ -19,11 +20,16 @@ class Cell:
     precision: str
     device: str                      # resolved: "cpu" or "cuda"
     num_classes: int
+    backend_options: tuple = ()      # sorted (key, value) pairs the suite gave the backend
+
+    @property
+    def backend_label(self) -> str:
+        return backend_label(self.backend, self.backend_options)
 
     @property
     def id(self) -> str:
         return (f"{self.model.label}@{self.height}x{self.width}/b{self.batch}/"
-                f"{self.backend}-{self.precision}/{self.device}")
+                f"{self.backend_label}-{self.precision}/{self.device}")
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -38,7 +44,8 @@ def resolve_device(requested: str) -> str:
 
 def expand(suite: Suite, device: str | None = None) -> list[Cell]:
     device = device or resolve_device(suite.device)
-    return [Cell(model, h, w, batch, be.name, be.precision, device, suite.num_classes)
+    return [Cell(model, h, w, batch, be.name, be.precision, device, suite.num_classes,
+                 be.options)
             for model in suite.models
             for (h, w) in suite.resolutions
             for batch in suite.batch_sizes

@@ -77,7 +77,7 @@ def estimate_cells(suite, cells) -> Estimate:
         n_images = min(n, cfg.limit or n)
     per_cell, reasons = [], []
     for cell in cells:
-        reason = create_backend(cell.backend).unavailable_reason(cell.device, cell.precision)
+        reason = create_backend(cell.backend, cell.backend_options).unavailable_reason(cell.device, cell.precision)
         if reason:
             per_cell.append(None)
             reasons.append(reason)

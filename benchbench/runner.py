@@ -19,6 +19,7 @@ from .errors import BenchError, UsageError
 from .measure.backends import create_backend
 from .measure.energy import measure_energy
 from .measure.engine import measure
+from .measure.equivalence import compare_to_reference, is_reference_cell, reference_logits
 from .measure.power import resolve_sampler
 from .measure.telemetry import busy_check, device_state, throttle_summary
 from .store import SCHEMA_VERSION, RunStore, current_records, new_run_id
@@ -47,6 +48,7 @@ def _base_record(cell: Cell, suite: Suite, run_id: str) -> dict:
         "cell_id": cell.id, "model": cell.model.name, "model_args": cell.model.kwargs,
         "num_classes": cell.num_classes, "height": cell.height, "width": cell.width,
         "batch": cell.batch, "backend": cell.backend, "precision": cell.precision,
+        "backend_options": dict(cell.backend_options), "backend_label": cell.backend_label,
         "device": cell.device, "target": suite.target,
     }
 
@@ -64,13 +66,13 @@ def _model_kwargs(cell: Cell) -> dict:
     return kwargs
 
 
-def _protocol(cfg, result, device: torch.device) -> dict:
+def _protocol(cfg, result, device: torch.device, backend) -> dict:
     return {
         "name": result.protocol, "sync": result.sync,
         "warmup_iterations": result.warmup_iterations, "warmup_s": round(result.warmup_s, 4),
         "stop_reason": result.stop_reason, "iterations": result.iterations,
         "cudnn_benchmark": cfg.cudnn_benchmark if device.type == "cuda" else None,
-        "autograd": cfg.autograd, "cuda_graphs": False,
+        "autograd": cfg.autograd, "cuda_graphs": bool(getattr(backend, "cuda_graphs", False)),
         "include_transfer": cfg.include_transfer and device.type == "cuda",
         "threads": torch.get_num_threads(), "target_ci_rel": cfg.target_ci_rel,
         "max_time_s": cfg.max_time_s, "min_iterations": cfg.min_iterations,
@@ -88,6 +90,9 @@ class CellContext:
     kwargs: dict
     model: torch.nn.Module | None = None
     timing: object = None
+    stages: tuple[str, ...] = ()
+    example: torch.Tensor | None = None
+    reference: object = None         # equivalence.Reference, computed before the backend
 
 
 def _stage_analyse(ctx: CellContext) -> dict:
@@ -106,9 +111,34 @@ def _stage_build(ctx: CellContext) -> dict:
     ctx.model = create_model(cell.model.name, weights=weights, **ctx.kwargs)
     example = torch.randn(cell.batch, 3, cell.height, cell.width,
                           generator=torch.Generator().manual_seed(0))
+    ctx.example = example
+    if "equivalence" in ctx.stages and ctx.suite.equivalence.enabled:
+        ctx.reference = reference_logits(ctx.model, example, ctx.device,
+                                         is_reference_cell(cell))
+    _apply_runtime(ctx.suite.timing)
     ctx.backend.prepare(ctx.model, example, ctx.device, cell.precision,
                         ctx.suite.timing.include_transfer)
     return {"weights": weights, "weights_sha256": _sha256(weights) if weights else None}
+
+
+def _apply_runtime(cfg) -> None:
+    """Threads and cuDNN autotuning as the timing pass will have them, before the backend is
+    prepared: a backend that builds or captures in ``prepare`` (ONNX Runtime's thread pool,
+    CUDA graphs) gets the same settings as the timed loop."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+
+
+def _stage_equivalence(ctx: CellContext) -> dict:
+    """The backend's logits for the fixed input against eager fp32's (see equivalence.py)."""
+    if ctx.reference is None:
+        return {}
+    try:
+        return compare_to_reference(ctx.reference, ctx.backend.infer, ctx.example,
+                                    ctx.suite.equivalence.min_argmax_agreement)
+    finally:
+        ctx.reference = None
 
 
 def _stage_time(ctx: CellContext) -> dict:
@@ -119,7 +149,7 @@ def _stage_time(ctx: CellContext) -> dict:
     result = measure(ctx.backend, device, ctx.suite.timing)
     out = dict(result.metrics(), **_memory(device), device_name=_device_name(device),
                backend_info=ctx.backend.info(),
-               protocol=_protocol(ctx.suite.timing, result, device),
+               protocol=_protocol(ctx.suite.timing, result, device, ctx.backend),
                latency_samples_ms=[round(s, 5) for s in result.samples_ms],
                telemetry_before=before)
     return out
@@ -165,7 +195,7 @@ def _stage_accuracy(ctx: CellContext) -> dict:
 # (name, stage, fatal): a fatal stage that raises fails the cell; any other records
 # ``<name>_error`` and keeps what the earlier stages measured.
 STAGES = (("analyse", _stage_analyse, True), ("build", _stage_build, True),
-          ("time", _stage_time, True), ("power", _stage_power, False),
+          ("equivalence", _stage_equivalence, False), ("time", _stage_time, True), ("power", _stage_power, False),
           ("accuracy", _stage_accuracy, False))
 
 
@@ -173,10 +203,11 @@ def run_cell(cell: Cell, suite: Suite, run_id: str, only: tuple[str, ...] | None
     """All stages of one cell (or ``only`` the named ones, e.g. a later repeat's build + time)."""
     record = _base_record(cell, suite, run_id)
     record["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    backend = create_backend(cell.backend)
+    backend = create_backend(cell.backend, cell.backend_options)
     reason = backend.unavailable_reason(cell.device, cell.precision)
     device = torch.device(cell.device) if not reason else torch.device("cpu")
-    ctx = CellContext(cell, suite, device, backend, _model_kwargs(cell))
+    stages = tuple(name for name, _, _ in STAGES if only is None or name in only)
+    ctx = CellContext(cell, suite, device, backend, _model_kwargs(cell), stages=stages)
     if reason:   # params and GFLOPs do not depend on the device: analyse skipped cells too
         try:
             record.update(_stage_analyse(ctx))
@@ -205,7 +236,7 @@ def run_cell(cell: Cell, suite: Suite, run_id: str, only: tuple[str, ...] | None
         record["traceback"] = traceback.format_exc(limit=-6)
     finally:
         backend.close()
-        ctx.model = None
+        ctx.model = ctx.reference = ctx.example = None
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -359,7 +390,7 @@ def run_rounds(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, rep
             first = round_no == 0
             if not first and records[cell.id]["status"] != "ok":
                 continue
-            available = create_backend(cell.backend).unavailable_reason(
+            available = create_backend(cell.backend, cell.backend_options).unavailable_reason(
                 cell.device, cell.precision) is None
             busy = busy_check(torch.device(cell.device)) if available else {}
             reporter.cell_started(cell)

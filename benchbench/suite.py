@@ -40,7 +40,8 @@ GRIDS = {
 }
 
 TOP_KEYS = ("name", "description", "target", "device", "models", "num_classes", "resolutions",
-            "batch_sizes", "backends", "timing", "power", "accuracy", "plugins")
+            "batch_sizes", "backends", "timing", "power", "accuracy", "plugins",
+            "equivalence")
 ACCURACY_KEYS = ("dataset", "root", "split", "limit", "eval_at", "scales", "flip", "weights")
 REQUIRED = ("name", "models", "resolutions")
 
@@ -67,6 +68,17 @@ class PowerConfig:
     interval_ms: int = 100           # sampler period
     idle_s: float = 1.0              # idle baseline window before the cell's power pass
     duration_s: float = 2.0          # power pass: the model looped this long beside the sampler
+    cooldown_s: float = 0.0          # before the idle baseline: wait (at most this long) until
+                                     # the GPU's temperature and clocks settle after timing
+
+
+@dataclass(frozen=True)
+class EquivalenceConfig:
+    """Output equivalence: every cell not on the reference backend/precision (eager fp32)
+    runs one fixed input through the reference too and records how far its logits are."""
+
+    enabled: bool = True
+    min_argmax_agreement: float = 0.995   # below this share of agreeing pixels: mismatch
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,8 @@ class Suite:
     timing: TimingConfig
     power: PowerConfig
     accuracy: AccuracySpec | None = None
-    plugins: tuple = ()              # PluginInfo of each plugin the suite names
+    plugins: tuple = ()
+    equivalence: EquivalenceConfig = EquivalenceConfig()              # PluginInfo of each plugin the suite names
 
     @property
     def sha256(self) -> str:
@@ -166,7 +179,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
     batch_sizes = tuple(v.positive_int(b, f"batch_sizes[{i}]") for i, b in
                         enumerate(v.nonempty_list(raw.get("batch_sizes", [1]), "batch_sizes")))
     if timing.reference not in (None, "builtin"):
-        keys = [f"{m.label}@{h}x{w}/b{b}/{be.name}-{be.precision}" for m in models
+        keys = [f"{m.label}@{h}x{w}/b{b}/{be.label}" for m in models
                 for (h, w) in sizes for b in batch_sizes for be in backends]
         wanted = timing.reference.rsplit("/", 1)[0] if timing.reference.count("/") == 3 \
             else timing.reference
@@ -191,6 +204,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
         power=v.power(raw.get("power", {})),
         accuracy=accuracy,
         plugins=plugins,
+        equivalence=v.equivalence(raw.get("equivalence", {})),
     )
 
 
@@ -319,17 +333,22 @@ class _Validator:
             if isinstance(entry, str):
                 entry = {"name": entry}
             self.mapping(entry, field)
-            self.keys(entry, ("name", "precision"), field)
+            self.keys(entry, ("name", "precision", "options"), field)
             if "name" not in entry:
                 self.fail(field, "a backend entry needs a 'name'")
             name = self.choice(entry["name"], tuple(BACKENDS), field + ".name")
             precision = self.choice(entry.get("precision", "fp32"), tuple(PRECISIONS),
                                     field + ".precision")
+            options = self.mapping(entry.get("options") or {}, field + ".options")
+            try:
+                backend = create_backend(name, options)
+            except ValueError as exc:
+                self.fail(field + ".options", str(exc))
             if device == "cpu":
-                reason = create_backend(name).unavailable_reason("cpu", precision)
+                reason = backend.unavailable_reason("cpu", precision)
                 if reason and "not installed" not in reason:
                     self.fail(field, f"{name} {precision} cannot run with device: cpu: {reason}")
-            spec = BackendSpec(name, precision)
+            spec = BackendSpec(name, precision, tuple(sorted(options.items(), key=str)))
             if spec in specs:
                 self.fail(field, f"{spec.label} is listed twice")
             specs.append(spec)
@@ -377,14 +396,30 @@ class _Validator:
 
     def power(self, value) -> PowerConfig:
         value = self.mapping(value, "power")
-        self.keys(value, ("sampler", "interval_ms", "idle_s", "duration_s"), "power")
+        self.keys(value, ("sampler", "interval_ms", "idle_s", "duration_s", "cooldown_s"),
+                  "power")
         for key in ("idle_s", "duration_s"):
             if key in value and (self.non_negative(value[key], f"power.{key}") == 0):
                 self.fail(f"power.{key}", "must be greater than 0")
         return PowerConfig(
             sampler=self.choice(value.get("sampler", "none"), SAMPLERS, "power.sampler"),
             interval_ms=self.positive_int(value.get("interval_ms", 100), "power.interval_ms"),
-            idle_s=value.get("idle_s", 1.0), duration_s=value.get("duration_s", 2.0))
+            idle_s=value.get("idle_s", 1.0), duration_s=value.get("duration_s", 2.0),
+            cooldown_s=self.non_negative(value.get("cooldown_s", 0.0), "power.cooldown_s"))
+
+    def equivalence(self, value) -> EquivalenceConfig:
+        if isinstance(value, bool):
+            return EquivalenceConfig(enabled=value)
+        value = self.mapping(value, "equivalence")
+        self.keys(value, ("enabled", "min_argmax_agreement"), "equivalence")
+        enabled = value.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.fail("equivalence.enabled", f"must be true or false, got {enabled!r}")
+        share = value.get("min_argmax_agreement", 0.995)
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+            self.fail("equivalence.min_argmax_agreement",
+                      f"must be a share in (0, 1], e.g. 0.995, got {share!r}")
+        return EquivalenceConfig(enabled, float(share))
 
     def _path(self, value, field: str) -> str:
         value = self.string(value, field)

@@ -13,6 +13,7 @@ Two protocols, recorded with every result:
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 
@@ -72,7 +73,9 @@ class TimingResult:
         return m
 
 
-def _sync_method(device: torch.device, protocol: str) -> str:
+def _sync_method(device: torch.device, protocol: str, backend=None) -> str:
+    if device.type == "cuda" and getattr(backend, "host_synchronous", False):
+        return "perf_counter (the backend's forward returns when the device is done)"
     if device.type == "cuda":
         return "cuda_events" if protocol == "robust" else "cuda_synchronize"
     return "perf_counter (CPU forward is synchronous)"
@@ -120,7 +123,8 @@ def _time_chunk_cuda(backend, n: int) -> list[float]:
 
 
 def time_robust(backend, device: torch.device, cfg: TimingConfig) -> tuple[list[float], str]:
-    chunk_fn = _time_chunk_cuda if device.type == "cuda" else _time_chunk_cpu
+    events = device.type == "cuda" and not getattr(backend, "host_synchronous", False)
+    chunk_fn = _time_chunk_cuda if events else _time_chunk_cpu
     samples: list[float] = []
     start = time.perf_counter()
     chunk = max(1, min(cfg.min_iterations, 50))
@@ -139,6 +143,19 @@ def time_robust(backend, device: torch.device, cfg: TimingConfig) -> tuple[list[
         chunk = int(max(1, min(1000, 0.25 / per_iter if per_iter > 0 else 1000)))
 
 
+def _stream_context(backend):
+    """A backend with its own CUDA stream (TensorRT) is timed with that stream current, so the
+    CUDA events bracket its work."""
+    stream = getattr(backend, "stream", None)
+    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+
+
+def _hook(backend, name: str) -> None:
+    hook = getattr(backend, name, None)      # e.g. torch.compile counts recompilations
+    if hook is not None:
+        hook()
+
+
 def measure(backend, device: torch.device, cfg: TimingConfig) -> TimingResult:
     """Warm up and time ``backend`` (already prepared) under ``cfg``."""
     if cfg.threads is not None:
@@ -147,15 +164,19 @@ def measure(backend, device: torch.device, cfg: TimingConfig) -> TimingResult:
     torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
     try:
         grad_mode = torch.enable_grad() if cfg.autograd else torch.inference_mode()
-        with grad_mode:
+        with grad_mode, _stream_context(backend):
             n_warm, warm_s = warm_up(backend, cfg)
-            sync = _sync_method(device, cfg.protocol)
-            if cfg.protocol == "paper":
-                elapsed = time_paper(backend, cfg.iterations)
-                return TimingResult("paper", cfg.iterations, elapsed, cfg.iterations / elapsed,
-                                    elapsed / cfg.iterations * 1000.0, None, [],
-                                    "fixed_iterations", n_warm, warm_s, sync)
-            samples, reason = time_robust(backend, device, cfg)
+            sync = _sync_method(device, cfg.protocol, backend)
+            _hook(backend, "timed_start")
+            try:
+                if cfg.protocol == "paper":
+                    elapsed = time_paper(backend, cfg.iterations)
+                    return TimingResult("paper", cfg.iterations, elapsed,
+                                        cfg.iterations / elapsed, elapsed / cfg.iterations * 1000.0,
+                                        None, [], "fixed_iterations", n_warm, warm_s, sync)
+                samples, reason = time_robust(backend, device, cfg)
+            finally:
+                _hook(backend, "timed_end")
     finally:
         torch.backends.cudnn.benchmark = prev_benchmark
     stats = LatencyStats.from_samples(samples)

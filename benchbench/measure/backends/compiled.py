@@ -1,0 +1,88 @@
+"""``torch.compile``: the eager model compiled with one of its modes (``default``,
+``reduce-overhead``, ``max-autotune``, ...) for the cell's static shape.
+
+Compilation happens in ``prepare`` (the first calls), is recorded as ``compile_s`` and never
+lands in the timed loop. Dynamo's own counters are read around the timed loop: a graph
+compiled there (a recompilation, e.g. a guard that failed) flags the cell.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from .base import Option, TF32_OPTION
+from .eager import EagerBackend
+
+MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compiled_graphs() -> int | None:
+    """Graphs Dynamo compiled so far in this process (None if this torch does not say)."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return None
+    return int(counters["stats"]["unique_graphs"])
+
+
+class CompileBackend(EagerBackend):
+    name = "compile"
+    OPTIONS = {
+        "mode": Option("default", MODES),
+        "fullgraph": Option(False, (False, True), help="fail instead of splitting the graph"),
+        "warmup_calls": Option(3, kind=int, help="calls after the first, inside prepare"),
+        "tf32": TF32_OPTION,
+    }
+
+    def unavailable_reason(self, device: str, precision: str) -> str | None:
+        reason = super().unavailable_reason(device, precision)
+        if reason:
+            return reason
+        if not hasattr(torch, "compile"):
+            return f"torch {torch.__version__} has no torch.compile (needs torch >= 2.0)"
+        return None
+
+    def prepare(self, model: nn.Module, example: torch.Tensor, device: torch.device,
+                precision: str, include_transfer: bool) -> None:
+        super().prepare(model, example, device, precision, include_transfer)
+        self.eager_model = self.model
+        self.model = torch.compile(self.eager_model, mode=self.mode, fullgraph=self.fullgraph,
+                                   dynamic=False)
+        graphs0 = compiled_graphs()
+        with torch.inference_mode():
+            start = time.perf_counter()
+            self.run()
+            self.sync()
+            self.compile_s = time.perf_counter() - start
+            start = time.perf_counter()
+            for _ in range(self.warmup_calls):
+                self.run()
+            self.sync()
+            self.post_compile_calls_s = time.perf_counter() - start
+        graphs1 = compiled_graphs()
+        self.graphs_compiled = None if graphs0 is None else graphs1 - graphs0
+        self.recompiles_during_timing = None
+
+    def timed_start(self) -> None:
+        self._graphs_before_timing = compiled_graphs()
+
+    def timed_end(self) -> None:
+        after = compiled_graphs()
+        if after is not None and self._graphs_before_timing is not None:
+            self.recompiles_during_timing = after - self._graphs_before_timing
+
+    def close(self) -> None:
+        self.eager_model = None
+        super().close()
+
+    def info(self) -> dict:
+        out = dict(super().info(), compile_mode=self.mode, fullgraph=self.fullgraph,
+                   dynamic=False, compile_s=round(self.compile_s, 3),
+                   graphs_compiled=self.graphs_compiled,
+                   recompiles_during_timing=self.recompiles_during_timing)
+        if self.recompiles_during_timing:
+            out["warning"] = (f"{self.recompiles_during_timing} graph(s) compiled inside the "
+                              f"timed loop: timing includes compilation")
+        return out
