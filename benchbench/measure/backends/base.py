@@ -171,8 +171,12 @@ def synchronize(device: torch.device) -> None:
 
 def missing_library(module: str, extra: str, what: str) -> str | None:
     """The skip reason, with the install command, when ``module`` cannot be imported."""
-    import importlib.util
-    if importlib.util.find_spec(module) is None:
-        return (f"{what} is not installed (python module {module!r}); install it with: "
+    import importlib
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        found = "is not installed" if isinstance(exc, ModuleNotFoundError) and \
+            exc.name == module else f"cannot be imported ({exc})"
+        return (f"{what} {found} (python module {module!r}); install it with: "
                 f"pip install 'benchbench[{extra}]'")
     return None

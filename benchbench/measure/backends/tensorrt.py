@@ -88,7 +88,8 @@ class TensorRTBackend(BackendBase):
         if self.engine is None:
             raise RuntimeError("TensorRT could not deserialize the engine it just built")
         self.context = self.engine.create_execution_context()
-        self.stream = torch.cuda.Stream(device)
+        # a dedicated stream on CUDA; tests drive the fake modules on the CPU with stream 0
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self.io = (_NamedTensors if hasattr(self.engine, "num_io_tensors") else
                    _BindingIndices)(trt, self.engine, self.context, device)
         self.io.input.copy_(example.to(self.io.input.dtype))
@@ -168,8 +169,11 @@ class TensorRTBackend(BackendBase):
     def run(self):
         if self.include_transfer:
             self.io.input.copy_(self.host_frame, non_blocking=True)
-        self.io.execute(self.stream.cuda_stream)
+        self.io.execute(self._stream_handle())
         return self.io.output
+
+    def _stream_handle(self) -> int:
+        return self.stream.cuda_stream if self.stream is not None else 0
 
     def infer(self, frames: torch.Tensor) -> torch.Tensor:
         dst = self.io.input
@@ -178,7 +182,7 @@ class TensorRTBackend(BackendBase):
         self.sync()
         dst.copy_(frames.to(dst.dtype))
         self.sync()
-        self.io.execute(self.stream.cuda_stream)
+        self.io.execute(self._stream_handle())
         self.sync()
         return self.io.output.clone()
 
