@@ -2,6 +2,7 @@
 record and the run goes on; an interrupted run keeps every finished cell and can resume."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import random
@@ -21,7 +22,8 @@ from .measure.energy import measure_energy
 from .measure.engine import measure
 from .measure.equivalence import compare_to_reference, is_reference_cell, reference_logits
 from .measure.power import resolve_sampler
-from .measure.telemetry import busy_check, device_state, throttle_summary
+from .measure.power.nvml import ClockEventMonitor
+from .measure.telemetry import busy_check, cool_down, device_state, throttle_summary
 from .store import SCHEMA_VERSION, RunStore, current_records, new_run_id
 from .suite import Suite, suite_from_dict
 from .zoo import create_model, model_card
@@ -146,23 +148,28 @@ def _stage_time(ctx: CellContext) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     before = device_state(device)
-    result = measure(ctx.backend, device, ctx.suite.timing)
+    monitor = ClockEventMonitor(device.index) if device.type == "cuda" else None
+    with monitor or contextlib.nullcontext():
+        result = measure(ctx.backend, device, ctx.suite.timing)
     out = dict(result.metrics(), **_memory(device), device_name=_device_name(device),
                backend_info=ctx.backend.info(),
                protocol=_protocol(ctx.suite.timing, result, device, ctx.backend),
                latency_samples_ms=[round(s, 5) for s in result.samples_ms],
                telemetry_before=before)
+    if monitor is not None:   # throttling across the timed loop itself, not only the power pass
+        out["telemetry_during_timing"] = monitor.summary()
     return out
 
 
 def _stage_power(ctx: CellContext) -> dict:
     """Energy per frame in its own pass after the latency pass (or why there is none)."""
     cfg, device = ctx.suite.power, ctx.device
-    sampler, reason = resolve_sampler(cfg.sampler, device.type, cfg.interval_ms)
+    sampler, reason = resolve_sampler(cfg.sampler, device.type, cfg.interval_ms, device.index)
     if sampler is None:
         return {"power_sampler": "none", "power_unavailable": reason, **_NO_POWER}
-    out = {**_NO_POWER, **measure_energy(ctx.backend, sampler, cfg.idle_s, cfg.duration_s,
-                                         ctx.suite.timing.autograd)}
+    rested = cool_down(device, cfg.cooldown_s) if cfg.cooldown_s > 0 else {}
+    out = {**_NO_POWER, **rested, **measure_energy(ctx.backend, sampler, cfg.idle_s,
+                                                   cfg.duration_s, ctx.suite.timing.autograd)}
     if hasattr(sampler, "reasons_during"):
         out["_reasons_during"] = sampler.reasons_during
     return out
@@ -226,8 +233,10 @@ def run_cell(cell: Cell, suite: Suite, run_id: str, only: tuple[str, ...] | None
                     raise
                 record[f"{name}_error"] = _one_line(exc)
         after = device_state(device)
+        during_timing = (record.get("telemetry_during_timing") or {}).get("clock_event_reasons")
         record.update(telemetry_after=after, **throttle_summary(
-            record.get("telemetry_before"), after, record.pop("_reasons_during", None)))
+            record.get("telemetry_before"), after, during_timing,
+            record.pop("_reasons_during", None)))
         record["status"], record["error"] = "ok", None
     except Exception as exc:  # a failing cell (OOM, unsupported op) is recorded, the run goes on
         record.pop("_reasons_during", None)

@@ -11,17 +11,19 @@ import torch
 def _window(sampler, backend, seconds: float, run: bool) -> dict:
     backend.sync()
     sampler.start()
-    start = time.perf_counter()
-    frames = 0
-    while time.perf_counter() - start < seconds:
-        if run:
-            backend.run()
-            frames += 1
-        else:
-            time.sleep(min(0.05, seconds / 10))
-    backend.sync()
-    elapsed = time.perf_counter() - start
-    trace = sampler.stop()
+    try:        # the sampler's thread / child process ends on an error or Ctrl-C too
+        start = time.perf_counter()
+        frames = 0
+        while time.perf_counter() - start < seconds:
+            if run:
+                backend.run()
+                frames += 1
+            else:
+                time.sleep(min(0.05, seconds / 10))
+        backend.sync()
+        elapsed = time.perf_counter() - start
+    finally:
+        trace = sampler.stop()
     mean_w = trace.mean_w()
     integrated = mean_w * elapsed if mean_w is not None else None
     counter = getattr(sampler, "counter_energy_j", None)
@@ -39,6 +41,9 @@ def measure_energy(backend, sampler, idle_s: float, duration_s: float, autograd:
            "power_method": getattr(sampler, "method", "trace_integral"),
            "power_window_s": round(busy["elapsed_s"], 4), "power_frames": busy["frames"],
            "power_samples": busy["samples"], "idle_window_s": round(idle["elapsed_s"], 4)}
+    if getattr(sampler, "read_errors", 0):
+        out["power_read_errors"] = sampler.read_errors
+        out["power_last_read_error"] = sampler.last_error
     if busy["energy_j"] is None or busy["frames"] == 0:
         out["power_unavailable"] = "unavailable: the sampler returned no readings in the window"
         return out

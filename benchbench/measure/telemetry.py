@@ -3,6 +3,7 @@ frequency, load and process memory (psutil) on the host. A throttled cell is fla
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 
@@ -31,18 +32,22 @@ def device_state(device: torch.device) -> dict:
     return state
 
 
-def throttle_summary(before: dict, after: dict, during: list[str] | None) -> dict:
-    """Throttle reasons seen before/after/during; ``throttled`` is None when nothing can tell."""
+def throttle_summary(before: dict, after: dict, *during: list[str] | None) -> dict:
+    """Throttle reasons seen before/after and during each monitored pass (timing, power);
+    ``throttled`` is None when nothing could tell (no NVML, or reasons unsupported)."""
     from .power.nvml import THROTTLE_BITS
 
     bad = set(THROTTLE_BITS.values())
-    seen = set(during or [])
-    known = during is not None
-    for state in (before, after):
-        gpu = state.get("gpu") or {}
-        if gpu.get("source") == "nvml":
+    seen, known = set(), False
+    for reasons in during:
+        if reasons is not None:
             known = True
-            seen |= set(gpu.get("clock_event_reasons", []))
+            seen |= set(reasons)
+    for state in (before or {}, after or {}):
+        gpu = state.get("gpu") or {}
+        if gpu.get("source") == "nvml" and gpu.get("clock_event_reasons") is not None:
+            known = True
+            seen |= set(gpu["clock_event_reasons"])
     reasons = sorted(seen & bad)
     return {"throttle_reasons": reasons, "throttled": bool(reasons) if known else None,
             "thermal_throttled": any("Thermal" in r for r in reasons) if known else None,
@@ -76,3 +81,52 @@ def busy_check(device: torch.device, window_s: float = 0.1) -> dict:
     out["busy"] = bool(reasons)
     out["busy_reasons"] = reasons
     return out
+
+
+def cool_down(device: torch.device, limit_s: float, poll_s: float = 0.5,
+              settle_window_s: float = 3.0, settle_delta_c: float = 1.0) -> dict:
+    """Wait (at most ``limit_s``) after a timing pass until the device has settled: its
+    temperature has not fallen by more than ``settle_delta_c`` over ``settle_window_s`` and (on
+    a GPU) it reports idle clocks. The idle power baseline then reads a rested device, not one
+    still hot from the timed loop. Returns what happened, for the record."""
+    read = _temperature_reader(device)
+    start = time.perf_counter()
+    out = {"cooldown_limit_s": limit_s}
+    if read is None:       # nothing to watch: rest for the whole limit, and say so
+        time.sleep(limit_s)
+        return {**out, "cooldown_waited_s": round(time.perf_counter() - start, 2),
+                "cooldown_settled": None,
+                "cooldown_note": "no temperature sensor readable: waited the full limit"}
+    history = []
+    first = None
+    while True:
+        now = time.perf_counter() - start
+        temp, idle = read()
+        first = temp if first is None else first
+        history.append((now, temp))
+        window = [t for (at, t) in history if at >= now - settle_window_s]
+        settled = (now >= settle_window_s and temp is not None and
+                   max(window) - temp <= settle_delta_c and idle is not False)
+        if settled or now >= limit_s:
+            return {**out, "cooldown_waited_s": round(now, 2), "cooldown_settled": settled,
+                    "cooldown_temperature_start_c": first, "cooldown_temperature_end_c": temp}
+        time.sleep(poll_s)
+
+
+def _temperature_reader(device: torch.device):
+    """A function returning (temperature C, idle clocks?) for ``device``, or None."""
+    if device.type == "cuda":
+        try:
+            from .power.nvml import snapshot
+            snapshot(device.index)
+        except Exception:  # noqa: BLE001 - no NVML: nothing to watch
+            return None
+
+        def gpu():
+            state = snapshot(device.index)
+            reasons = state.get("clock_event_reasons")
+            return state.get("temperature_c"), None if reasons is None else "GpuIdle" in reasons
+        return gpu
+    if host_state().get("cpu_temperature_c") is None:
+        return None
+    return lambda: (host_state()["cpu_temperature_c"], None)

@@ -74,6 +74,51 @@ def fps_vs_resolution(frame):
                  "error bars: 95% CI of the median latency (robust protocol)")
 
 
+def fps_by_backend(frame):
+    """One panel per model and device, one line per backend-precision: the same network's
+    speed under each way of running it, across the resolution grid. Mismatched cells (output
+    not equal to eager fp32's) are drawn hollow."""
+    ok = _ok(frame)
+    if ok.empty or ok[["backend", "precision"]].drop_duplicates().shape[0] < 2:
+        return None, "these runs have one backend/precision: nothing to compare side by side"
+    ok["combo"] = ok["backend"] + "-" + ok["precision"]
+    ok["panel"] = ok["model"] + " / " + ok["device_name"].astype(str)
+    panels = sorted(ok["panel"].unique())
+    cols = min(3, len(panels))
+    n_rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(4.4 * cols + 2.4, 3.4 * n_rows),
+                             squeeze=False, layout="constrained")
+    handles, colors = {}, {}
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, panel in zip(axes.flat, panels):
+        for combo, rows in ok[ok["panel"] == panel].groupby("combo"):
+            rows = rows.sort_values("height")
+            color = colors.setdefault(combo, palette[len(colors) % len(palette)])
+            fps, err = _fps_with_ci(rows)
+            line = ax.errorbar(rows["height"], fps, yerr=err, marker="o", capsize=2,
+                               color=color, label=combo)
+            handles.setdefault(combo, line)
+            bad = (rows["equivalence"] == "mismatch").to_numpy()
+            if bad.any():
+                xs = rows["height"].to_numpy()[bad]
+                ys = [f for f, b in zip(fps, bad) if b]
+                handles.setdefault("output mismatch", ax.scatter(
+                    xs, ys, s=90, facecolors="white", edgecolors="red", zorder=5,
+                    label="output mismatch"))
+        ax.set(title=panel, xlabel="input height (px)")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("FPS")
+    fig.legend(list(handles.values()), list(handles.keys()), loc="outside right upper",
+               fontsize=7)
+    return fig, ("error bars: 95% CI of the median latency; red rings: output differs from "
+                 "eager fp32 beyond the suite's tolerance")
+
+
 def miou_vs_resolution(frame):
     ok = _ok(frame)
     if ok.empty or ok["miou"].isna().all():
@@ -353,6 +398,7 @@ def roofline(frame):
 
 FIGURES = {
     "fps_vs_resolution": ("FPS vs input resolution (FASSD Fig. 7)", fps_vs_resolution),
+    "fps_by_backend": ("FPS vs input resolution per backend", fps_by_backend),
     "miou_vs_resolution": ("mIoU vs input resolution (FASSD Fig. 6)", miou_vs_resolution),
     "fps_miou_tradeoff": ("FPS (normalised) vs mIoU with the Pareto front (FarSee Fig. 1, "
                           "DESANet Fig. 1)", fps_miou_tradeoff),

@@ -11,7 +11,7 @@ import jinja2
 import pandas as pd
 
 from . import figures
-from .tables import (CELL_COLUMNS, cells_summary, comparison_table, complexity_table,
+from .tables import (CELL_COLUMNS, backend_table, cells_summary, equivalence_text, comparison_table, complexity_table,
                      load_runs, per_class_table, precision_table)
 
 # settings each timing protocol uses (the others do not apply to its numbers)
@@ -89,6 +89,16 @@ def _accuracy_tables(frame: pd.DataFrame, not_drawn: list) -> tuple[dict | None,
             _table(precision) if len(precision) else None)
 
 
+def _problem(r) -> dict:
+    status = r["status"]
+    reason = r["error"]
+    if status == "ok" and r.get("equivalence") == "mismatch":
+        status, reason = "ok, output mismatch", equivalence_text(r)
+    return {"model": r["model"], "resolution": r["resolution"], "backend": r["backend"],
+            "precision": r["precision"], "status": status, "throttled": r["throttled"],
+            "error": reason}
+
+
 def render(run_dirs, output: str | Path) -> Path:
     output = Path(output)
     frame, infos = load_runs(run_dirs)
@@ -104,7 +114,9 @@ def render(run_dirs, output: str | Path) -> Path:
     per_class, precision = _accuracy_tables(frame, not_drawn)
     cells = frame[CELL_COLUMNS] if len(frame) else pd.DataFrame(columns=CELL_COLUMNS)
     comparison, without = comparison_table(frame) if len(frame) else (pd.DataFrame(), 0)
-    bad = frame[(frame["status"] != "ok") | (frame["throttled"] == True)] if len(frame) else frame  # noqa: E712
+    bad = frame[(frame["status"] != "ok") | (frame["throttled"] == True)  # noqa: E712
+                | (frame["equivalence"] == "mismatch")] if len(frame) else frame
+    backends = backend_table(frame) if len(frame) else pd.DataFrame()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(
@@ -114,9 +126,9 @@ def render(run_dirs, output: str | Path) -> Path:
         comparison=_table(comparison) if len(comparison) else None,
         comparison_without=without, timing_blocks=[protocol_settings(i) for i in infos],
         per_class=per_class, precision=precision,
+        backends=_table(backends) if len(backends) else None,
         counts=frame["status"].value_counts().to_dict() if len(frame) else {},
-        problems=bad[["model", "resolution", "backend", "precision", "status", "throttled",
-                      "error"]].to_dict("records") if len(bad) else [],
+        problems=[_problem(r) for _, r in bad.iterrows()] if len(bad) else [],
         protocols=sorted({str(p) for p in frame.get("protocol_name", pd.Series()).dropna()}),
         estimates=bool(len(frame) and frame.get("fps_norm_estimate", pd.Series()).fillna(False).any()))
     output.parent.mkdir(parents=True, exist_ok=True)

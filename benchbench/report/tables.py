@@ -15,10 +15,12 @@ from ..zoo import list_models, model_card
 CELL_COLUMNS = ["model", "resolution", "batch", "backend", "precision", "device_name", "status",
                 "fps", "fps_norm_1080ti", "latency_ms_mean", "latency_ms_p50", "latency_ms_p90",
                 "latency_ms_p99", "latency_ms_std", "iterations", "protocol_name", "miou", "power_w_mean",
-                "energy_mj_per_frame", "fps_per_watt", "throttled", "power_unavailable", "error"]
+                "energy_mj_per_frame", "fps_per_watt", "throttled", "power_unavailable",
+                "equivalence", "argmax_agreement", "logits_max_abs_diff", "error"]
 # what the page shows by default; the rest is in a collapsible table and in `bench export`
 CELL_SUMMARY_COLUMNS = ["model", "resolution", "backend", "device_name", "status", "fps",
-                        "latency_ms_p50", "latency_ms_p99", "fps_norm_1080ti", "miou", "power"]
+                        "latency_ms_p50", "latency_ms_p99", "fps_norm_1080ti", "miou", "power",
+                        "output vs eager fp32"]
 
 
 def power_text(r) -> str:
@@ -38,7 +40,66 @@ def cells_summary(frame: pd.DataFrame) -> pd.DataFrame:
     view = frame.copy()
     view["backend"] = view["backend"] + "-" + view["precision"]
     view["power"] = [power_text(r) for _, r in view.iterrows()]
+    view["output vs eager fp32"] = [equivalence_text(r) for _, r in view.iterrows()]
     return view[CELL_SUMMARY_COLUMNS]
+
+
+def equivalence_text(r) -> str:
+    """``match (argmax 100.00%)``, ``MISMATCH (...)``, ``reference``; blank when not checked."""
+    verdict = r.get("equivalence")
+    if not isinstance(verdict, str):
+        return ""
+    share = r.get("argmax_agreement")
+    agree = f"argmax {share:.2%}" if isinstance(share, float) and share == share else ""
+    if verdict == "mismatch":
+        return f"MISMATCH: {r.get('equivalence_reason') or agree}"
+    if verdict == "unchecked":
+        return f"unchecked ({r.get('equivalence_reason')})"
+    return f"{verdict} ({agree})" if agree and verdict != "reference" else verdict
+
+
+def backend_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Backend x precision per model, size and device: FPS, speed-up over eager fp32 (ratio of
+    median latencies, or of FPS for paper-protocol cells) and agreement with eager fp32's
+    output. Empty when the runs have one backend/precision only."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty or ok[["backend", "precision"]].drop_duplicates().shape[0] < 2:
+        return pd.DataFrame()
+    rows = []
+    for _, group in ok.groupby(["model", "resolution", "batch", "device_name"], sort=True):
+        ref = group[(group["backend"] == "eager") & (group["precision"] == "fp32")]
+        ref = ref.iloc[0] if len(ref) else None
+        for _, r in group.sort_values(["backend", "precision"]).iterrows():
+            rows.append({"model": r["model"], "resolution": r["resolution"],
+                         "device": r["device_name"], "backend": r["backend"],
+                         "precision": r["precision"], "FPS": r["fps"],
+                         "p50 ms": r["latency_ms_p50"],
+                         "speed-up vs eager fp32": _speedup(r, ref),
+                         "argmax agreement": _share(r.get("argmax_agreement")),
+                         "max |logit diff|": _sci(r.get("logits_max_abs_diff")),
+                         "output": equivalence_text(r) or "not checked"})
+    return pd.DataFrame(rows)
+
+
+def _share(x) -> str:
+    return f"{x:.2%}" if isinstance(x, float) and x == x else ""
+
+
+def _sci(x) -> str:
+    return f"{x:.2g}" if isinstance(x, float) and x == x else ""
+
+
+def _speedup(r, ref) -> float | None:
+    if ref is None:
+        return None
+    a, b = ref.get("latency_ms_p50"), r.get("latency_ms_p50")
+    if _number(a) and _number(b):
+        return a / b
+    return r["fps"] / ref["fps"] if _number(r.get("fps")) and _number(ref.get("fps")) else None
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and x == x and x > 0
 
 
 def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
@@ -63,10 +124,13 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
                                    "latency_samples_ms", "miou", "iou_per_class", "target",
                                    "pixel_acc", "n_images", "eval_at", "multi_scale",
                                    "accuracy_unavailable", "accuracy_error", "power_error",
-                                   "device"]) - {"resolution", "protocol_name", "fps_norm_1080ti"}:
+                                   "device", "equivalence_reason"]) - {"resolution", "protocol_name", "fps_norm_1080ti"}:
         if col not in frame.columns:
             frame[col] = None
     if len(frame):
+        frame["backend_name"] = frame["backend"]
+        if "backend_label" in frame.columns:        # compile[mode=max-autotune] etc.
+            frame["backend"] = frame["backend_label"].fillna(frame["backend"])
         frame["resolution"] = frame["height"].astype(str) + "x" + frame["width"].astype(str)
         several = frame["run_id"].nunique() > 1
         frame["series"] = frame["model"] + (" [" + frame["run_id"] + "]" if several else "")
@@ -81,7 +145,7 @@ def _add_normalisation(frame: pd.DataFrame) -> None:
     for _, r in frame.iterrows():
         key = device_key_for(r["device_name"], r["device"], r["target"])
         n = normalize_fps(r["fps"] if r["status"] == "ok" else None, key,
-                          tensorrt=r["backend"] == "tensorrt")
+                          tensorrt=r["backend_name"] in ("tensorrt", "trtexec"))
         keys.append(key)
         values.append(n.value)
         estimates.append(n.estimate)

@@ -80,4 +80,4 @@ class RaplSampler:
         self._step()
         self.counter_energy_j = self._total_uj / 1e6
         self.elapsed_s = time.perf_counter() - self._t0
-        return PowerTrace(list(self._t), list(self._p))
+        return PowerTrace.from_polled(self._t, self._p)

@@ -273,4 +273,4 @@ class TegrastatsSampler:
                 proc.wait()
             self._reader.join(timeout=2)
         t0 = self._t[0] if self._t else 0.0
-        return PowerTrace([t - t0 for t in self._t], list(self._p))
+        return PowerTrace.from_polled([t - t0 for t in self._t], self._p)
