@@ -108,3 +108,59 @@ class Flaky(nn.Module):
 @register_model(family="test", paper="benchbench test model", size_divisor=16, output_stride=1)
 def flaky_net(*, num_classes: int = 19) -> nn.Module:
     return Flaky(num_classes)
+
+
+class TinySeg(nn.Module):
+    """Conv - BN - ReLU at stride 2, a 1x1 classifier, bilinear back to the input size: the
+    shape of a segmentation net, small enough to compile and export in seconds."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8),
+                                  nn.ReLU(inplace=True), nn.Conv2d(8, num_classes, 1))
+
+    def forward(self, x):
+        return nn.functional.interpolate(self.body(x), size=x.shape[-2:], mode="bilinear",
+                                         align_corners=False)
+
+
+@register_model(family="test", paper="benchbench test model", size_divisor=16, output_stride=1)
+def tiny_seg(*, num_classes: int = 19) -> nn.Module:
+    torch.manual_seed(0)
+    return TinySeg(num_classes)
+
+
+class DataDependent(TinySeg):
+    """Control flow on a tensor's value: torch.export (the dynamo ONNX exporter) refuses it,
+    the TorchScript exporter traces the branch taken."""
+
+    def forward(self, x):
+        y = super().forward(x)
+        if y.sum() > 0:
+            return y
+        return -y
+
+
+@register_model(family="test", paper="benchbench test model", size_divisor=16, output_stride=1)
+def data_dependent_seg(*, num_classes: int = 19) -> nn.Module:
+    torch.manual_seed(0)
+    return DataDependent(num_classes)
+
+
+class Restless(TinySeg):
+    """Reads a Python counter that changes every call: Dynamo guards on it and compiles again
+    inside the timed loop, which the compile backend must notice."""
+
+    def __init__(self, num_classes):
+        super().__init__(num_classes)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return super().forward(x) * (1 + (self.calls % 5 == 0))
+
+
+@register_model(family="test", paper="benchbench test model", size_divisor=16, output_stride=1)
+def restless_seg(*, num_classes: int = 19) -> nn.Module:
+    torch.manual_seed(0)
+    return Restless(num_classes)

@@ -44,6 +44,7 @@ class AnalysisRecord:
     macs_by_op: dict = field(default_factory=dict)
     unsupported_ops: dict = field(default_factory=dict)
     conventions: dict = field(default_factory=lambda: dict(CONVENTIONS))
+    counted_on: str = "meta"
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -66,7 +67,22 @@ def analyze(model: str | nn.Module, size: tuple[int, int], batch: int = 1,
 
 @functools.lru_cache(maxsize=1024)
 def _analyze_named(name: str, args_key: str, size: tuple[int, int], batch: int) -> AnalysisRecord:
-    return _analyze_module(_meta_model(name, args_key), name, size, batch)
+    try:
+        return _analyze_module(_meta_model(name, args_key), name, size, batch)
+    except _DATA_DEPENDENT as exc:
+        if not _reads_values(exc):
+            raise
+        real = create_model(name, **json.loads(args_key)).eval()
+        return _analyze_module(real, name, size, batch, device="cpu")
+
+
+# a forward that reads a tensor's value (``if x.sum() > 0``) cannot run on the meta device
+_DATA_DEPENDENT = (RuntimeError, NotImplementedError)
+
+
+def _reads_values(exc: BaseException) -> bool:
+    text = str(exc)
+    return "meta tensor" in text or "data-dependent" in text or "'meta'" in text
 
 
 @functools.lru_cache(maxsize=64)
@@ -76,12 +92,13 @@ def _meta_model(name: str, args_key: str) -> nn.Module:
         return create_model(name, **json.loads(args_key)).eval()
 
 
-def _analyze_module(model: nn.Module, name: str, size, batch: int) -> AnalysisRecord:
-    if next(model.parameters(), torch.empty(0, device="meta")).device.type != "meta":
+def _analyze_module(model: nn.Module, name: str, size, batch: int,
+                    device: str = "meta") -> AnalysisRecord:
+    if next(model.parameters(), torch.empty(0, device=device)).device.type != device:
         import copy
-        model = copy.deepcopy(model).to("meta")
+        model = copy.deepcopy(model).to(device)
     model.eval()
-    counts = count_on_meta(model, (batch, 3, *size))
+    counts = count_on_meta(model, (batch, 3, *size), device)
     params = sum(p.numel() for p in model.parameters())
     return AnalysisRecord(
         model=name, input_hw=tuple(size), batch=batch, params=params, macs=counts["macs"],
@@ -91,4 +108,6 @@ def _analyze_module(model: nn.Module, name: str, size, batch: int) -> AnalysisRe
         moc=counts["conv_macs"] / counts["cio"] if counts["cio"] else float("nan"),
         peak_activation_mb=counts["peak_activation_bytes"] / 2**20,
         output_shape=counts["output_shape"], macs_by_op=counts["macs_by_op"],
-        unsupported_ops=counts["unsupported_ops"])
+        unsupported_ops=counts["unsupported_ops"],
+        counted_on=device if device == "meta" else
+        f"{device} (the forward reads tensor values, which the meta device does not have)")

@@ -200,10 +200,12 @@ class _ModuleHooks:
             h.remove()
 
 
-def count_on_meta(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
+def count_on_meta(model: nn.Module, input_shape: tuple[int, ...], device: str = "meta") -> dict:
     """Run ``model`` (already on the meta device, eval mode) once on a meta input of
-    ``input_shape`` and return every count described in the module docstring."""
-    x = torch.empty(input_shape, device="meta")
+    ``input_shape`` and return every count described in the module docstring. With
+    ``device="cpu"`` the same counts on real tensors, for models whose forward reads a tensor's
+    value (data-dependent control flow), which meta tensors do not have."""
+    x = torch.zeros(input_shape, device=device)
     hooks = _ModuleHooks(model)
     mode = _FvcoreAndMemoryMode(x.numel() * x.element_size())
     try:

@@ -64,15 +64,18 @@ def export_onnx(model: nn.Module, example: torch.Tensor, exporter: str = "auto",
 def _quiet():
     """The exporters warn on stderr about things that do not concern the user's model (e.g.
     torchvision ops they cannot register); failures still raise."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    names = ["torch"] + [n for n in logging.root.manager.loggerDict if n.startswith("torch.")]
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _export_dynamo(model, example, opset) -> OnnxGraph:
