@@ -348,7 +348,9 @@ class _Validator:
                 reason = backend.unavailable_reason("cpu", precision)
                 if reason and "not installed" not in reason:
                     self.fail(field, f"{name} {precision} cannot run with device: cpu: {reason}")
-            spec = BackendSpec(name, precision, tuple(sorted(options.items(), key=str)))
+            given = {k: v for k, v in options.items()           # defaults do not make a new cell
+                     if v != backend.OPTIONS[k].default}
+            spec = BackendSpec(name, precision, tuple(sorted(given.items(), key=str)))
             if spec in specs:
                 self.fail(field, f"{spec.label} is listed twice")
             specs.append(spec)

@@ -133,6 +133,11 @@ def _finish(summary, args) -> int:
               f"already done)")
         if "report" in result:
             print(f"report: {result['report']}")
+        mismatched = [r["cell_id"] for r in records if r.get("equivalence") == "mismatch"]
+        if mismatched:
+            print(f"bench: warning: {len(mismatched)} cell(s) produce output that differs from "
+                  f"eager fp32 beyond the suite's tolerance: {', '.join(mismatched[:3])}"
+                  f"{' ...' if len(mismatched) > 3 else ''}", file=sys.stderr)
     if report_error is not None:
         raise UsageError(f"--report {args.report}: the run is complete in {summary.run_dir}, but "
                          f"the report could not be written ({report_error})")
@@ -152,7 +157,9 @@ def _records(run_dir):
 def _row(r: dict) -> dict:
     return {"cell_id": r.get("cell_id"), "model": r.get("model"),
             "size": f"{r.get('height')}x{r.get('width')}",
-            "backend": f"{r.get('backend')}-{r.get('precision')}", "status": r.get("status"),
+            "backend": f"{r.get('backend_label') or r.get('backend')}-{r.get('precision')}",
+            "status": r.get("status"), "equivalence": r.get("equivalence"),
+            "argmax_agreement": r.get("argmax_agreement"),
             "fps": r.get("fps"), "latency_ms_p50": r.get("latency_ms_p50"),
             "params": r.get("params"), "gflops": r.get("gflops"), "miou": r.get("miou")}
 
@@ -161,8 +168,10 @@ def _print_table(rows: list[dict]) -> None:
     if not rows:
         return
     show_miou = any(r["miou"] is not None for r in rows)
+    show_agree = any(r.get("argmax_agreement") is not None for r in rows)
     head = f"{'model':24s} {'size':>9s} {'backend':20s} {'FPS':>8s} {'p50 ms':>8s} " \
-           f"{'params':>11s} {'GFLOPs':>7s}" + (f" {'mIoU':>6s}" if show_miou else "") + " status"
+           f"{'params':>11s} {'GFLOPs':>7s}" + (f" {'mIoU':>6s}" if show_miou else "") + \
+           (f" {'argmax':>7s}" if show_agree else "") + " status"
     print(head)
 
     def num(v, fmt):
@@ -172,7 +181,17 @@ def _print_table(rows: list[dict]) -> None:
         print(f"{(r['model'] or '')[:24]:24s} {r['size']:>9s} {r['backend'][:20]:20s} "
               f"{num(r['fps'], '8.1f'):>8s} {num(r['latency_ms_p50'], '8.2f'):>8s} "
               f"{num(r['params'], ',d'):>11s} {num(r['gflops'], '7.1f'):>7s}"
-              + (f" {num(r['miou'], '6.1f'):>6s}" if show_miou else "") + f" {r['status']}")
+              + (f" {num(r['miou'], '6.1f'):>6s}" if show_miou else "")
+              + (f" {_agreement(r):>7s}" if show_agree else "") + f" {_status(r)}")
+
+
+def _agreement(r) -> str:
+    share = r.get("argmax_agreement")
+    return "-" if share is None else f"{share:.2%}"
+
+
+def _status(r) -> str:
+    return f"{r['status']}, output MISMATCH" if r.get("equivalence") == "mismatch" else r["status"]
 
 
 def _dry_run(suite, args) -> int:

@@ -70,7 +70,8 @@ def _quiet():
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), \
+                contextlib.redirect_stderr(io.StringIO()):    # graph dumps of a failed export
             warnings.simplefilter("ignore")
             yield
     finally:
