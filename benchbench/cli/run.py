@@ -169,7 +169,7 @@ def _print_table(rows: list[dict]) -> None:
         return
     show_miou = any(r["miou"] is not None for r in rows)
     show_agree = any(r.get("argmax_agreement") is not None for r in rows)
-    head = f"{'model':24s} {'size':>9s} {'backend':20s} {'FPS':>8s} {'p50 ms':>8s} " \
+    head = f"{'model':24s} {'size':>9s} {'backend':28s} {'FPS':>8s} {'p50 ms':>8s} " \
            f"{'params':>11s} {'GFLOPs':>7s}" + (f" {'mIoU':>6s}" if show_miou else "") + \
            (f" {'argmax':>7s}" if show_agree else "") + " status"
     print(head)
@@ -178,7 +178,7 @@ def _print_table(rows: list[dict]) -> None:
         return "-" if v is None else format(v, fmt)
 
     for r in rows:
-        print(f"{(r['model'] or '')[:24]:24s} {r['size']:>9s} {r['backend'][:20]:20s} "
+        print(f"{(r['model'] or '')[:24]:24s} {r['size']:>9s} {r['backend'][:28]:28s} "
               f"{num(r['fps'], '8.1f'):>8s} {num(r['latency_ms_p50'], '8.2f'):>8s} "
               f"{num(r['params'], ',d'):>11s} {num(r['gflops'], '7.1f'):>7s}"
               + (f" {num(r['miou'], '6.1f'):>6s}" if show_miou else "")
