@@ -380,12 +380,25 @@ def run_rounds(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, rep
     once its last round is done. Returns how many cells were run."""
     from .rounds import ReferenceWorkload, finalize, repeat_summary
 
+    total_todo = len(todo)
+    reporter.start(total, total - len(todo))
+    trtexec_cells = [c for c in todo if c.backend == "trtexec"]
+    if trtexec_cells and (suite.remote or _local_trtexec()):
+        run_trtexec_cells(trtexec_cells, suite, run_id, store, reporter)
+        todo = [c for c in todo if c.backend != "trtexec"]
+    if suite.remote:       # a board runs trtexec only; the rest would run on this workstation
+        for cell in [c for c in todo if c.backend != "trtexec"]:
+            record = {**_base_record(cell, suite, run_id), "status": "skipped", "error": (
+                f"the suite runs on remote boards, which run trtexec cells only; "
+                f"{cell.backend_label} would run on this workstation instead")}
+            store.append(record)
+            reporter.cell_done(record)
+        todo = [c for c in todo if c.backend == "trtexec"]
     n = suite.timing.repeats
     rng = random.Random(suite.timing.seed)
     reference = ReferenceWorkload.for_suite(suite, todo)
     records: dict[str, dict] = {}
     repeats: dict[str, list] = {c.id: [] for c in todo}
-    reporter.start(total, total - len(todo))
     for round_no in range(n):
         order = list(todo)
         if n > 1:                 # one round keeps the suite's order
@@ -420,4 +433,75 @@ def run_rounds(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, rep
                 reporter.cell_done(final)
     if reference is not None:
         store.update_info(reference=reference.as_dict())
-    return len(todo)
+    return total_todo
+
+
+def _local_trtexec() -> bool:
+    from .measure.backends.trtexec import local_trtexec
+    return local_trtexec() is not None
+
+
+def run_trtexec_cells(cells: list[Cell], suite: Suite, run_id: str, store, reporter) -> None:
+    """trtexec cells go to the suite's boards (over SSH, in parallel, one cell per board at a
+    time) or, without ``remote``, to the trtexec on this machine."""
+    from .remote.executor import TrtexecExecutor
+    from .remote.scheduler import run_on_boards
+    from .remote.transport import BoardUnreachable, LocalTransport, SshTransport
+
+    try:
+        transports = [SshTransport(spec) for spec in suite.remote] or [LocalTransport()]
+    except BoardUnreachable as exc:
+        for cell in cells:
+            _append(store, reporter, _failed_record(cell, suite, run_id, str(exc)))
+        return
+    executors = [TrtexecExecutor(t) for t in transports]
+    try:
+        leftovers, lost = run_on_boards(
+            cells, executors, lambda cell, ex: run_remote_cell(cell, suite, run_id, ex),
+            on_record=lambda record: _append(store, reporter, record),
+            on_start=lambda cell, ex: reporter.cell_started(cell))
+    finally:
+        for transport in transports:
+            transport.close()
+    if leftovers:
+        store.update_info(boards_lost=lost)
+        why = "; ".join(lost.values())
+        for cell in leftovers:
+            _append(store, reporter, _failed_record(
+                cell, suite, run_id, f"no board could run this cell: {why}"))
+
+
+def _append(store, reporter, record: dict) -> None:
+    store.append(record)
+    reporter.cell_done(record)
+
+
+def _failed_record(cell: Cell, suite: Suite, run_id: str, reason: str) -> dict:
+    return {**_base_record(cell, suite, run_id), "status": "failed", "error": reason,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def run_remote_cell(cell: Cell, suite: Suite, run_id: str, executor) -> dict:
+    """One trtexec cell: analysed and exported here, built and timed where ``executor`` runs
+    trtexec. A board that cannot be reached raises BoardUnreachable (the scheduler gives the
+    cell to another board); any other failure is this cell's ``failed`` record."""
+    from .remote.transport import BoardUnreachable
+
+    record = _base_record(cell, suite, run_id)
+    record["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    ctx = CellContext(cell, suite, torch.device("cpu"), None, _model_kwargs(cell))
+    try:
+        record.update(_stage_analyse(ctx))
+        weights = suite.accuracy.weights_for(cell.model) if suite.accuracy else None
+        model = create_model(cell.model.name, weights=weights, **ctx.kwargs)
+        record.update(executor.run_cell(cell, suite, model))
+        record["status"], record["error"] = "ok", None
+        record["equivalence"] = "unchecked"
+        record["equivalence_reason"] = "trtexec reports timings only, not the output tensor"
+    except BoardUnreachable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the cell fails, the run goes on
+        record.update(status="failed", error=_one_line(exc),
+                      traceback=traceback.format_exc(limit=-6))
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return record

@@ -41,7 +41,7 @@ GRIDS = {
 
 TOP_KEYS = ("name", "description", "target", "device", "models", "num_classes", "resolutions",
             "batch_sizes", "backends", "timing", "power", "accuracy", "plugins",
-            "equivalence")
+            "equivalence", "remote")
 ACCURACY_KEYS = ("dataset", "root", "split", "limit", "eval_at", "scales", "flip", "weights")
 REQUIRED = ("name", "models", "resolutions")
 
@@ -112,7 +112,8 @@ class Suite:
     power: PowerConfig
     accuracy: AccuracySpec | None = None
     plugins: tuple = ()
-    equivalence: EquivalenceConfig = EquivalenceConfig()              # PluginInfo of each plugin the suite names
+    equivalence: EquivalenceConfig = EquivalenceConfig()
+    remote: tuple = ()               # RemoteSpec of each board trtexec cells run on              # PluginInfo of each plugin the suite names
 
     @property
     def sha256(self) -> str:
@@ -205,6 +206,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
         accuracy=accuracy,
         plugins=plugins,
         equivalence=v.equivalence(raw.get("equivalence", {})),
+        remote=v.remote(raw.get("remote"), backends, timing),
     )
 
 
@@ -344,7 +346,7 @@ class _Validator:
                 backend = create_backend(name, options)
             except ValueError as exc:
                 self.fail(field + ".options", str(exc))
-            if device == "cpu":
+            if device == "cpu" and name != "trtexec":       # trtexec runs on its own GPU
                 reason = backend.unavailable_reason("cpu", precision)
                 if reason and "not installed" not in reason:
                     self.fail(field, f"{name} {precision} cannot run with device: cpu: {reason}")
@@ -408,6 +410,32 @@ class _Validator:
             interval_ms=self.positive_int(value.get("interval_ms", 100), "power.interval_ms"),
             idle_s=value.get("idle_s", 1.0), duration_s=value.get("duration_s", 2.0),
             cooldown_s=self.non_negative(value.get("cooldown_s", 0.0), "power.cooldown_s"))
+
+    def remote(self, value, backends, timing) -> tuple:
+        """``remote:`` one board or a list of boards (ssh://user@host:port, user@host, an
+        ~/.ssh/config alias, or a mapping of RemoteSpec fields)."""
+        if value is None:
+            return ()
+        from .remote.transport import parse_remote
+        entries = value if isinstance(value, list) else [value]
+        if not entries:
+            self.fail("remote", "is an empty list")
+        specs = []
+        for i, entry in enumerate(entries):
+            field = "remote" if not isinstance(value, list) else f"remote[{i}]"
+            try:
+                specs.append(parse_remote(entry))
+            except (ValueError, TypeError) as exc:
+                self.fail(field, str(exc))
+        if len({s.label for s in specs}) != len(specs):
+            self.fail("remote", "lists the same board twice")
+        if not any(b.name == "trtexec" for b in backends):
+            self.fail("remote", "boards run trtexec cells: add {name: trtexec, precision: fp16} "
+                      "to backends")
+        if timing.repeats > 1:
+            self.fail("timing.repeats", "repeats > 1 are not supported with remote boards "
+                      "(run the suite again and compare the runs)")
+        return tuple(specs)
 
     def equivalence(self, value) -> EquivalenceConfig:
         if isinstance(value, bool):

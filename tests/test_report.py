@@ -77,9 +77,10 @@ def test_merged_report_with_a_gpu_run(runs, tmp_path, capsys):
     out = tmp_path / "merged.html"
     assert main(["report", *map(str, runs), "-o", str(out), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert listed["report"] == str(out) and len(listed["figures"]) == 10  # 5 figures x PNG+SVG
+    # 6 figures x PNG+SVG: the two runs have different backends, so "per backend" is drawn too
+    assert listed["report"] == str(out) and len(listed["figures"]) == 12
     html = out.read_text()
-    assert html.count("data:image/png;base64,") == 4   # + roofline for the H100
+    assert html.count("data:image/png;base64,") == 5   # + roofline for the H100, + per backend
     assert "mix timing protocols (paper, robust)" in html
     assert "spec-based GPU factor" in html
     frame, _ = load_runs(runs)

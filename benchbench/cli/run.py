@@ -168,7 +168,7 @@ def _print_table(rows: list[dict]) -> None:
     if not rows:
         return
     show_miou = any(r["miou"] is not None for r in rows)
-    show_agree = any(r.get("argmax_agreement") is not None for r in rows)
+    show_agree = any(r.get("equivalence") not in (None, "reference") for r in rows)
     head = f"{'model':24s} {'size':>9s} {'backend':28s} {'FPS':>8s} {'p50 ms':>8s} " \
            f"{'params':>11s} {'GFLOPs':>7s}" + (f" {'mIoU':>6s}" if show_miou else "") + \
            (f" {'argmax':>7s}" if show_agree else "") + " status"

@@ -7,6 +7,7 @@ from .cuda_graphs import CudaGraphsBackend
 from .eager import ChannelsLastBackend, EagerBackend
 from .onnxruntime import OnnxRuntimeBackend
 from .tensorrt import TensorRTBackend
+from .trtexec import TrtexecBackend
 
 BACKENDS: dict[str, type] = {
     "eager": EagerBackend,
@@ -15,6 +16,7 @@ BACKENDS: dict[str, type] = {
     "cuda_graphs": CudaGraphsBackend,
     "onnxruntime": OnnxRuntimeBackend,
     "tensorrt": TensorRTBackend,
+    "trtexec": TrtexecBackend,
 }
 
 # the reference every other backend/precision is compared with (output equivalence)

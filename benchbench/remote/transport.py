@@ -1,0 +1,169 @@
+"""How benchbench reaches a board: OpenSSH's own ``ssh`` / ``scp`` binaries, so the user's
+``~/.ssh/config`` (host aliases, keys, agent, ProxyJump) just works and no password is ever
+stored; one shared connection per board (ControlMaster) keeps each command cheap. The local
+transport runs the same commands on this machine (trtexec installed here)."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import BenchError
+
+
+class BoardUnreachable(BenchError):
+    """The board cannot be reached (network, key, host key): its remaining cells go to others."""
+
+
+class RemoteCommandFailed(BenchError):
+    pass
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    host: str
+    user: str | None = None
+    port: int | None = None
+    workdir: str = "/tmp/benchbench"
+    keep: bool = False               # keep the per-cell work directory on the board
+    trtexec: str | None = None       # default: trtexec on PATH, then /usr/src/tensorrt/bin
+    sysroot: str = "/"               # where the board's /etc and /proc are (a container, chroot)
+    ssh_config: str | None = None    # default: the user's ~/.ssh/config
+    connect_timeout_s: int = 10
+    options: tuple = field(default=())   # extra "-o Key=Value" for ssh/scp
+
+    @property
+    def label(self) -> str:
+        who = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port else ""
+        return f"{who}{self.host}{port}"
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+        out = asdict(self)
+        out["options"] = list(self.options)
+        return out
+
+
+_URL = re.compile(r"^(?:ssh://)?(?:([^@/:]+)@)?([^@/:]+)(?::(\d+))?/?$")
+
+
+def parse_remote(value) -> RemoteSpec:
+    """``ssh://user@host:port``, ``user@host``, a host alias of ~/.ssh/config, or a mapping
+    with the RemoteSpec fields. ValueError with what is wrong."""
+    if isinstance(value, str):
+        match = _URL.match(value.strip())
+        if not match:
+            raise ValueError(f"{value!r} is not ssh://user@host:port, user@host or a host alias")
+        user, host, port = match.groups()
+        return RemoteSpec(host=host, user=user, port=int(port) if port else None)
+    if isinstance(value, dict):
+        allowed = set(RemoteSpec.__dataclass_fields__)
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        if not isinstance(value.get("host"), str) or not value["host"]:
+            raise ValueError("needs a 'host'")
+        spec = dict(value)
+        if "options" in spec:
+            spec["options"] = tuple(spec["options"])
+        return RemoteSpec(**spec)
+    raise ValueError(f"a remote is a string or a mapping, got {type(value).__name__}")
+
+
+class SshTransport:
+    """Commands and files on a board over SSH (BatchMode: never asks for a password)."""
+
+    def __init__(self, spec: RemoteSpec):
+        if shutil.which("ssh") is None or shutil.which("scp") is None:
+            raise BoardUnreachable("the OpenSSH client (ssh, scp) is not installed on this "
+                                   "machine (Debian/Ubuntu: apt install openssh-client)")
+        self.spec = spec
+        self._control_dir = tempfile.mkdtemp(prefix="bench-ssh-")
+        self.label = spec.label
+
+    def _options(self) -> list[str]:
+        s = self.spec
+        opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={s.connect_timeout_s}",
+                "-o", "ControlMaster=auto", "-o", f"ControlPath={self._control_dir}/%C",
+                "-o", "ControlPersist=120", "-o", "ServerAliveInterval=5",
+                "-o", "ServerAliveCountMax=3"]
+        if s.ssh_config:
+            opts = ["-F", s.ssh_config] + opts
+        if s.user:
+            opts += ["-o", f"User={s.user}"]
+        for option in s.options:
+            opts += ["-o", option]
+        return opts
+
+    def run(self, command: str, timeout: float | None = None, check: bool = True,
+            stdin: str | None = None) -> subprocess.CompletedProcess:
+        port = ["-p", str(self.spec.port)] if self.spec.port else []
+        argv = ["ssh", *self._options(), *port, self.spec.host, command]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                  input=stdin)
+        except subprocess.TimeoutExpired:
+            raise RemoteCommandFailed(f"{self.label}: no answer within {timeout:.0f} s "
+                                      f"(board hung or rebooting?)") from None
+        if done.returncode == 255:           # ssh's own failure, not the command's
+            raise BoardUnreachable(f"cannot reach {self.label} over SSH: "
+                                   f"{_last_line(done.stderr) or 'ssh exited with 255'}")
+        if check and done.returncode != 0:
+            raise RemoteCommandFailed(f"{self.label}: `{command[:80]}` exited with "
+                                      f"{done.returncode}: {_last_line(done.stderr or done.stdout)}")
+        return done
+
+    def put(self, local: str | Path, remote: str) -> None:
+        port = ["-P", str(self.spec.port)] if self.spec.port else []
+        argv = ["scp", "-q", *self._options(), *port, str(local), f"{self.spec.host}:{remote}"]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            message = _last_line(done.stderr) or f"scp exited with {done.returncode}"
+            if "No space left" in message:
+                raise RemoteCommandFailed(f"{self.label}: the board's disk is full ({remote})")
+            raise (BoardUnreachable if "Connection" in message or "connect" in message
+                   else RemoteCommandFailed)(f"{self.label}: copying {Path(local).name} to "
+                                             f"{remote} failed: {message}")
+
+    def close(self) -> None:
+        subprocess.run(["ssh", *self._options(), "-O", "exit", self.spec.host],
+                       capture_output=True, text=True)
+        shutil.rmtree(self._control_dir, ignore_errors=True)
+
+
+class LocalTransport:
+    """The same interface on this machine: trtexec and tegrastats installed here."""
+
+    label = "localhost"
+
+    def __init__(self, spec: RemoteSpec | None = None):
+        self.spec = spec or RemoteSpec(host="localhost")
+
+    def run(self, command: str, timeout: float | None = None, check: bool = True,
+            stdin: str | None = None) -> subprocess.CompletedProcess:
+        try:
+            done = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                                  timeout=timeout, input=stdin)
+        except subprocess.TimeoutExpired:
+            raise RemoteCommandFailed(f"`{command[:80]}` did not finish within "
+                                      f"{timeout:.0f} s") from None
+        if check and done.returncode != 0:
+            raise RemoteCommandFailed(f"`{command[:80]}` exited with {done.returncode}: "
+                                      f"{_last_line(done.stderr or done.stdout)}")
+        return done
+
+    def put(self, local, remote: str) -> None:
+        Path(remote).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, remote)
+
+    def close(self) -> None:
+        pass
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
