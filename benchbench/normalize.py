@@ -98,5 +98,7 @@ def device_key_for(device_name: str | None, device: str | None, target: str | No
     GPU missing from the profiles gets no factor rather than a wrong one)."""
     if device == "cpu":
         return "cpu"
-    found = (match_name(device_name, "gpu") or match_name(device_name)) if device_name else None
+    if not isinstance(device_name, str) or not device_name:     # a skipped cell: NaN / None
+        return None
+    found = match_name(device_name, "gpu") or match_name(device_name)
     return found["key"] if found else None

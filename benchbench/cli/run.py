@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress output")
     run.add_argument("--report", metavar="FILE.html", help="render the run's HTML report when done")
     run.add_argument("--json", action="store_true")
+    run.add_argument("--remote", action="append", metavar="[ssh://]USER@HOST[:PORT]",
+                     help="run the suite's trtexec cells on this board over SSH (repeatable: "
+                          "cells are spread over the boards); overrides the suite's remote:")
     add_plugin_flag(run)
 
 
@@ -103,11 +106,20 @@ def run(args) -> int:
                             allow_env_change=args.allow_env_change)
     else:
         suite = load_suite(args.suite)
+        if args.remote:
+            suite = _with_remote(suite, args.remote)
         if args.dry_run:
             return _dry_run(suite, args)
         writable_dir(args.out, "--out")
         summary = run_suite(suite, out_dir=args.out, progress=_progress(args), plugins=plugins)
     return _finish(summary, args)
+
+
+def _with_remote(suite, remotes: list[str]):
+    """The suite with ``remote:`` from the command line (recorded in run.json like the rest)."""
+    from ..suite import suite_from_dict
+    raw = dict(suite.raw, remote=remotes if len(remotes) > 1 else remotes[0])
+    return suite_from_dict(raw, suite.path)
 
 
 def _finish(summary, args) -> int:

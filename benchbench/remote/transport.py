@@ -1,10 +1,11 @@
-"""How benchbench reaches a board: OpenSSH's own ``ssh`` / ``scp`` binaries, so the user's
+"""How benchbench reaches a board: OpenSSH's own ``ssh`` binary, so the user's
 ``~/.ssh/config`` (host aliases, keys, agent, ProxyJump) just works and no password is ever
 stored; one shared connection per board (ControlMaster) keeps each command cheap. The local
 transport runs the same commands on this machine (trtexec installed here)."""
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -33,7 +34,7 @@ class RemoteSpec:
     sysroot: str = "/"               # where the board's /etc and /proc are (a container, chroot)
     ssh_config: str | None = None    # default: the user's ~/.ssh/config
     connect_timeout_s: int = 10
-    options: tuple = field(default=())   # extra "-o Key=Value" for ssh/scp
+    options: tuple = field(default=())   # extra "-o Key=Value" for ssh
 
     @property
     def label(self) -> str:
@@ -48,7 +49,7 @@ class RemoteSpec:
         return out
 
 
-_URL = re.compile(r"^(?:ssh://)?(?:([^@/:]+)@)?([^@/:]+)(?::(\d+))?/?$")
+_URL = re.compile(r"^(?:ssh://)?(?:([^@/:\s]+)@)?([^@/:\s]+)(?::(\d+))?/?$")
 
 
 def parse_remote(value) -> RemoteSpec:
@@ -78,8 +79,8 @@ class SshTransport:
     """Commands and files on a board over SSH (BatchMode: never asks for a password)."""
 
     def __init__(self, spec: RemoteSpec):
-        if shutil.which("ssh") is None or shutil.which("scp") is None:
-            raise BoardUnreachable("the OpenSSH client (ssh, scp) is not installed on this "
+        if shutil.which("ssh") is None:
+            raise BoardUnreachable("the OpenSSH client (ssh) is not installed on this "
                                    "machine (Debian/Ubuntu: apt install openssh-client)")
         self.spec = spec
         self._control_dir = tempfile.mkdtemp(prefix="bench-ssh-")
@@ -118,16 +119,25 @@ class SshTransport:
         return done
 
     def put(self, local: str | Path, remote: str) -> None:
-        port = ["-P", str(self.spec.port)] if self.spec.port else []
-        argv = ["scp", "-q", *self._options(), *port, str(local), f"{self.spec.host}:{remote}"]
-        done = subprocess.run(argv, capture_output=True, text=True)
-        if done.returncode != 0:
-            message = _last_line(done.stderr) or f"scp exited with {done.returncode}"
-            if "No space left" in message:
-                raise RemoteCommandFailed(f"{self.label}: the board's disk is full ({remote})")
-            raise (BoardUnreachable if "Connection" in message or "connect" in message
-                   else RemoteCommandFailed)(f"{self.label}: copying {Path(local).name} to "
-                                             f"{remote} failed: {message}")
+        """Copy a file by streaming it into ``cat`` on the board: needs nothing but a shell
+        there (no sftp subsystem, which scp uses by default since OpenSSH 9)."""
+        port = ["-p", str(self.spec.port)] if self.spec.port else []
+        target = shlex.quote(remote)
+        argv = ["ssh", *self._options(), *port, self.spec.host,
+                f"cat > {target}.part && mv {target}.part {target}"]
+        with open(local, "rb") as source:
+            done = subprocess.run(argv, stdin=source, capture_output=True)
+        if done.returncode == 0:
+            return
+        message = _last_line(done.stderr.decode(errors="replace")) or \
+            f"exited with {done.returncode}"
+        if done.returncode == 255:
+            raise BoardUnreachable(f"cannot reach {self.label} over SSH: {message}")
+        if "No space left" in message:
+            raise RemoteCommandFailed(f"{self.label}: the board's disk is full (copying "
+                                      f"{Path(local).name} to {remote})")
+        raise RemoteCommandFailed(f"{self.label}: copying {Path(local).name} to {remote} "
+                                  f"failed: {message}")
 
     def close(self) -> None:
         subprocess.run(["ssh", *self._options(), "-O", "exit", self.spec.host],
