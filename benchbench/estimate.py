@@ -77,7 +77,14 @@ def estimate_cells(suite, cells) -> Estimate:
         n_images = min(n, cfg.limit or n)
     per_cell, reasons = [], []
     for cell in cells:
-        reason = create_backend(cell.backend, cell.backend_options).unavailable_reason(cell.device, cell.precision)
+        if suite.remote:
+            per_cell.append(None)
+            reasons.append(f"runs on a board ({', '.join(r.label for r in suite.remote)}): no "
+                           f"estimate" if cell.backend == "trtexec" else
+                           "not run: the suite's boards run trtexec cells only")
+            continue
+        reason = create_backend(cell.backend, cell.backend_options).unavailable_reason(
+            cell.device, cell.precision)
         if reason:
             per_cell.append(None)
             reasons.append(reason)

@@ -216,8 +216,10 @@ def _dry_run(suite, args) -> int:
         emit({"cells": [c.id for c in cells], "estimate": est.as_dict()})
         return EXIT_OK
     for i, (c, secs) in enumerate(zip(cells, est.per_cell_s), 1):
+        reason = est.skip_reasons[i - 1] or ""
         print(f"{i:4d}  {c.id:60s} ~{secs:7.1f} s" if secs is not None else
-              f"{i:4d}  {c.id:60s}  skipped: {est.skip_reasons[i - 1]}")
+              f"{i:4d}  {c.id:60s}  {reason}" if reason.startswith("runs on a board") else
+              f"{i:4d}  {c.id:60s}  skipped: {reason}")
     print(f"{len(cells)} cells; estimated run time ~{est.total_s / 60:.1f} min "
           f"(an estimate: {est.basis})")
     return EXIT_OK
