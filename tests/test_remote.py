@@ -220,3 +220,21 @@ def test_kill_mid_run_and_resume_completes(board, tmp_path):
     assert sorted(r["cell_id"] for r in lines) == sorted(
         f"tiny_seg@{h}x{w}/b1/trtexec-fp16/cuda" for h, w in sizes)
     assert all(r["status"] == "ok" for r in lines)
+
+
+def test_trtexec_on_this_machine_runs_without_ssh(tmp_path, monkeypatch):
+    root = tmp_path / "here"
+    make_board(root, **TX2)
+    monkeypatch.setenv("PATH", f"{root / 'bin'}:{__import__('os').environ['PATH']}")
+    suite = suite_from_dict({
+        "name": "local", "device": "cuda", "models": ["tiny_seg"], "resolutions": [[32, 64]],
+        "backends": [{"name": "trtexec", "precision": "fp32"}],
+        "timing": {"warmup_s": 0.2, "min_iterations": 10, "max_time_s": 1.0},
+        "power": {"sampler": "auto", "interval_ms": 100, "idle_s": 0.2}},
+        str(tmp_path / "suite.yaml"))
+    r = next(iter(_records(benchbench.run_suite(suite, out_dir=tmp_path,
+                                                progress=False)).values()))
+    assert r["status"] == "ok", r.get("error")
+    assert r["board_label"] == "localhost" and r["fps"] == pytest.approx(41087.7)
+    assert "--fp16" not in r["protocol"]["build_command"]            # an fp32 cell
+    assert r["power_w_mean"] > 0                                     # tegrastats on PATH here
