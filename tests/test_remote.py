@@ -93,7 +93,10 @@ def test_the_report_has_the_board_fps_power_and_energy(board, tmp_path):
     from benchbench.report.html import render
     page = render([summary.run_dir], tmp_path / "r.html").read_text()
     assert "NVIDIA Jetson TX2" in page and "FPS vs input resolution" in page
-    assert " W" in page                                   # power column
+    records = _records(summary)
+    r = records["tiny_seg@64x128/b1/trtexec-fp16/cuda"]
+    # the power column: mean power and energy per frame of the board
+    assert f"{r['power_w_mean']:.2f} W, {r['energy_mj_per_frame']:.3g} mJ/frame" in page
 
 
 def test_a_second_run_reuses_the_engine_built_on_the_board(board, tmp_path):

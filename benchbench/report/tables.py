@@ -24,10 +24,13 @@ CELL_SUMMARY_COLUMNS = ["model", "resolution", "backend", "device_name", "status
 
 
 def power_text(r) -> str:
-    """Mean power, or why there is none (never a blank cell)."""
+    """Mean power and energy per frame, or why there is none (never a blank cell)."""
     value = r.get("power_w_mean")
     if value is not None and value == value:
-        return f"{value:.2f} W"
+        energy = r.get("energy_mj_per_frame")
+        per_frame = f", {energy:.3g} mJ/frame" if isinstance(energy, float) and energy == energy \
+            else ""
+        return f"{value:.2f} W{per_frame}"
     if r.get("status") != "ok":
         return ""
     reason = r.get("power_unavailable") or r.get("power_error") or "no power sampler"
