@@ -6,6 +6,7 @@ import contextlib
 import gc
 import os
 import random
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -463,8 +464,9 @@ def run_trtexec_cells(cells: list[Cell], suite: Suite, run_id: str, store, repor
     finally:
         for transport in transports:
             transport.close()
-    if leftovers:
+    if lost:       # which boards dropped out, and why (their cells went to the others)
         store.update_info(boards_lost=lost)
+    if leftovers:
         why = "; ".join(lost.values())
         for cell in leftovers:
             _append(store, reporter, _failed_record(
@@ -481,6 +483,9 @@ def _failed_record(cell: Cell, suite: Suite, run_id: str, reason: str) -> dict:
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
+_HOST_WORK = threading.Lock()
+
+
 def run_remote_cell(cell: Cell, suite: Suite, run_id: str, executor) -> dict:
     """One trtexec cell: analysed and exported here, built and timed where ``executor`` runs
     trtexec. A board that cannot be reached raises BoardUnreachable (the scheduler gives the
@@ -491,9 +496,10 @@ def run_remote_cell(cell: Cell, suite: Suite, run_id: str, executor) -> dict:
     record["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     ctx = CellContext(cell, suite, torch.device("cpu"), None, _model_kwargs(cell))
     try:
-        record.update(_stage_analyse(ctx))
-        weights = suite.accuracy.weights_for(cell.model) if suite.accuracy else None
-        model = create_model(cell.model.name, weights=weights, **ctx.kwargs)
+        with _HOST_WORK:        # host-side work one cell at a time; boards work in parallel
+            record.update(_stage_analyse(ctx))
+            weights = suite.accuracy.weights_for(cell.model) if suite.accuracy else None
+            model = create_model(cell.model.name, weights=weights, **ctx.kwargs)
         record.update(executor.run_cell(cell, suite, model))
         record["status"], record["error"] = "ok", None
         record["equivalence"] = "unchecked"

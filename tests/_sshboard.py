@@ -57,6 +57,18 @@ if "onnx" in args:
     open(args["saveEngine"], "wb").write(b"ENGINE" + data[:64])
     print("[I] Engine built in 0.1 sec.")
 else:
+    if cfg.get("reboot_on_timing"):     # the board goes away mid-run: sshd and this session
+        import signal
+        os.kill(int(open(cfg["reboot_on_timing"]).read()), signal.SIGTERM)
+        pid = os.getppid()
+        while pid > 1:
+            stat = open("/proc/%d/stat" % pid).read()
+            if "(sshd" in stat:
+                os.kill(pid, signal.SIGKILL)
+                break
+            pid = int(stat.rsplit(")", 1)[1].split()[1])
+        time.sleep(5)
+        sys.exit(1)
     if not open(args["loadEngine"], "rb").read().startswith(b"ENGINE"):
         print("[E] Error opening engine file"); sys.exit(1)
     time.sleep(cfg.get("run_s", 0.6))
@@ -87,13 +99,14 @@ def tegrastats_lines(board: str) -> list[str]:
 
 
 def make_board(root: Path, *, version: str, banner: str, summary_id: str, times_id: str,
-               tegra_board: str, model: str, release: str, trtexec: bool = True) -> dict:
+               tegra_board: str, model: str, release: str, trtexec: bool = True,
+               reboot_on_timing: str | None = None) -> dict:
     trt = samples("trtexec_samples.jsonl")
     times = trt[times_id]
     cfg = {"banner": banner, "flags": sorted(FLAGS[version]),
            "header": trt[summary_id].get("header_text", ""), "summary": trt[summary_id]["text"],
            "times": times["text"] + "\n" + times["tail_text"],
-           "tegrastats": tegrastats_lines(tegra_board)}
+           "tegrastats": tegrastats_lines(tegra_board), "reboot_on_timing": reboot_on_timing}
     (root / "bin").mkdir(parents=True)
     (root / "board.json").write_text(json.dumps(cfg))
     programs = {"tegrastats": TEGRASTATS,

@@ -241,3 +241,25 @@ def test_trtexec_on_this_machine_runs_without_ssh(tmp_path, monkeypatch):
     assert r["board_label"] == "localhost" and r["fps"] == pytest.approx(41087.7)
     assert "--fp16" not in r["protocol"]["build_command"]            # an fp32 cell
     assert r["power_w_mean"] > 0                                     # tegrastats on PATH here
+
+
+def test_a_board_that_reboots_mid_run_leaves_its_cell_to_the_other(tmp_path):
+    stable_root, flaky_root = tmp_path / "tx2", tmp_path / "orin"
+    make_board(stable_root, **TX2)
+    flaky_dir = tmp_path / "sshd-orin"
+    make_board(flaky_root, **ORIN, reboot_on_timing=str(flaky_dir / "sshd.pid"))
+    stable = SshBoard(tmp_path / "sshd-tx2", "tx2", stable_root)
+    flaky = SshBoard(flaky_dir, "orin", flaky_root)
+    try:
+        suite = _suite(tmp_path, [_remote(flaky, flaky_root), _remote(stable, stable_root)],
+                       sizes=([32, 64], [64, 128], [96, 192]))
+        summary = benchbench.run_suite(suite, out_dir=tmp_path, progress=False)
+    finally:
+        stable.stop()
+        if flaky.proc.poll() is None:
+            flaky.stop()
+    trt = [r for r in _records(summary).values() if r["backend"] == "trtexec"]
+    assert len(trt) == 3 and all(r["status"] == "ok" for r in trt), [r.get("error") for r in trt]
+    assert {r["board_label"] for r in trt} == {"tx2"}
+    lost = json.loads((summary.run_dir / "run.json").read_text())["boards_lost"]
+    assert list(lost) == ["orin"] and "cannot reach orin over SSH" in lost["orin"]

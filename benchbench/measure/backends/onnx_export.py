@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import re
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ import torch
 from torch import nn
 
 EXPORTERS = ("auto", "dynamo", "torchscript")
+# torch.onnx keeps global export state: one export at a time (boards run cells in threads)
+_EXPORT_LOCK = threading.Lock()
 DYNAMO_OPSET = 18          # the dynamo exporter's native opset; older opsets are converted
 TORCHSCRIPT_OPSET = 17
 
@@ -44,6 +47,11 @@ class OnnxGraph:
 def export_onnx(model: nn.Module, example: torch.Tensor, exporter: str = "auto",
                 opset: int | None = None) -> OnnxGraph:
     """Export ``model`` at ``example``'s shape and dtype (on ``example``'s device)."""
+    with _EXPORT_LOCK:
+        return _export(model, example, exporter, opset)
+
+
+def _export(model, example, exporter, opset) -> OnnxGraph:
     if exporter not in EXPORTERS:
         raise ValueError(f"ONNX exporter must be one of {', '.join(EXPORTERS)}, got {exporter!r}")
     model = model.eval()
