@@ -39,7 +39,10 @@ METRICS = {   # metric -> (per-repeat key, higher is better)
     "latency_ms_p50": ("latency_ms_p50", False),
     "latency_ms_mean": ("latency_ms_mean", False),
     "fps": ("fps", True),
+    # timing.reference_interleave: the cell's latency / the reference's, per iteration pair
+    "latency_rel_p50": ("latency_rel_p50", False),
 }
+AUTO = "auto"   # latency_rel_p50 where both runs have it for every compared cell, else p50
 MAX_SAMPLES = 2000                  # per cell in a baseline file, when a run has one repeat
 ENV_KEYS = ("device_name", "gpu_driver", "torch", "cuda", "cudnn", "tensorrt")
 
@@ -75,13 +78,15 @@ def baseline_from_run(run_dir: str | Path) -> dict:
     for r in records:
         cell = {k: r.get(k) for k in ("status", "error", "model", "height", "width", "backend",
                                       "precision", "latency_ms_p50", "latency_ms_mean", "fps",
-                                      "repeat_cov", "busy")}
+                                      "latency_rel_p50", "repeat_cov", "busy")}
         cell["protocol"] = (r.get("protocol") or {}).get("name")
         cell["threads"] = (r.get("protocol") or {}).get("threads")
         cell["repeats"] = [{k: rep.get(k) for k in ("round", "latency_ms_p50", "latency_ms_mean",
-                                                     "fps", "centre_ms", "reference_ms")}
+                                                     "fps", "centre_ms", "reference_ms",
+                                                     "latency_rel_p50")}
                            for rep in r.get("repeats") or []]
         cell["samples_ms"] = _thin(r.get("latency_samples_ms") or [])
+        cell["rel_samples"] = _thin(r.get("latency_rel_samples") or [])
         cells[r["cell_id"]] = cell
     return {"schema": BASELINE_SCHEMA, "source_run": info["run_id"],
             "source_dir": str(Path(run_dir).resolve()), "suite": info["suite"].get("name"),
@@ -224,6 +229,14 @@ def _cell_differences(cell_id: str, base: dict, cur: dict) -> list[str]:
 
 def _values(cell: dict, key: str, per_round: bool = False) -> tuple[list[float], str]:
     reps = [r for r in cell.get("repeats") or [] if r.get(key) is not None]
+    if key == "latency_rel_p50":        # already relative to the interleaved reference
+        if len(reps) >= 2:
+            return [r[key] for r in reps], "repeats (latency / interleaved reference)"
+        rel = cell.get("rel_samples") or []
+        if rel:
+            return list(rel), ("iteration pairs (latency / interleaved reference; one repeat: "
+                               "blind to run-to-run drift the reference does not share)")
+        return ([cell[key]] if cell.get(key) is not None else []), "one value"
     if per_round and len(reps) >= 2 and all(r.get("reference_ms") for r in reps):
         return [r[key] / r["reference_ms"] for r in reps], "repeats / reference of the same round"
     if len(reps) >= 2:
@@ -250,24 +263,40 @@ def _reference_drift(base: dict, cur: dict, threshold: float) -> dict:
 
 def compare(baseline: dict, current: dict, metric: str = "latency_ms_p50",
             threshold: float = 0.05, alpha: float = 0.01) -> CheckResult:
+    if metric == AUTO:
+        metric = resolve_auto_metric(baseline, current)
     if metric not in METRICS:
-        raise UsageError(f"--metric {metric!r}: one of {', '.join(METRICS)}")
+        raise UsageError(f"--metric {metric!r}: one of {AUTO}, {', '.join(METRICS)}")
     key, higher_better = METRICS[metric]
     machine = _reference_drift(baseline, current, threshold)
     # The machine's speed change between the runs, as the reference saw it; applied to the
     # current run's values only when the reference moved beyond the threshold (per-round
     # division would add the reference's own noise to every repeat).
-    per_round = paired_reference(baseline) and paired_reference(current) and not higher_better
+    per_round = (paired_reference(baseline) and paired_reference(current)
+                 or key == "latency_rel_p50") and not higher_better
     if machine:
-        machine["correction"] = ("per round: each repeat / the reference cell of the same round"
-                                 if per_round else "none: the reference only tells whether the "
-                                 "machine changed")
+        machine["correction"] = (
+            "per iteration: each timed forward / the reference forward just before it"
+            if key == "latency_rel_p50" else
+            "per round: each repeat / the reference cell of the same round" if per_round else
+            "none: the reference only tells whether the machine changed")
     verdicts = []
     bcells, ccells = baseline["cells"], current["cells"]
     for cell_id in list(ccells) + [c for c in bcells if c not in ccells]:
         verdicts.append(_verdict(cell_id, bcells.get(cell_id), ccells.get(cell_id), key,
                                  higher_better, threshold, alpha, machine, per_round))
     return CheckResult(verdicts, metric, threshold, alpha, machine=machine)
+
+
+def resolve_auto_metric(baseline: dict, current: dict) -> str:
+    """``latency_rel_p50`` when every cell both runs measured has it (timing.
+    reference_interleave in both), else ``latency_ms_p50``."""
+    shared = [c for c in current["cells"] if c in baseline["cells"]
+              and current["cells"][c].get("status") == "ok"
+              and baseline["cells"][c].get("status") == "ok"]
+    have = all(current["cells"][c].get("latency_rel_p50") is not None and
+               baseline["cells"][c].get("latency_rel_p50") is not None for c in shared)
+    return "latency_rel_p50" if shared and have else "latency_ms_p50"
 
 
 def paired_reference(run: dict) -> bool:
@@ -332,7 +361,7 @@ def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, machine,
 
 
 def check(current_run: str | Path, baseline_source: str | Path | None = None,
-          metric: str = "latency_ms_p50", threshold: float = 0.05, alpha: float = 0.01,
+          metric: str = AUTO, threshold: float = 0.05, alpha: float = 0.01,
           allow_env_change: bool = False, root="results/baselines") -> CheckResult:
     current = baseline_from_run(current_run)
     if baseline_source is None:

@@ -80,6 +80,8 @@ def repeat_summary(result: dict, round_no: int, position: int, busy: dict,
             "latency_ms_p50": result.get("latency_ms_p50"),
             "latency_ms_mean": result.get("latency_ms_mean"), "fps": result.get("fps"),
             "iterations": result.get("iterations"), "centre_ms": _centre(result),
+            "latency_rel_p50": result.get("latency_rel_p50"),
+            "rel_samples": (result.get("latency_rel_samples") or [])[:keep_samples],
             "samples_ms": (result.get("latency_samples_ms") or [])[:keep_samples],
             "busy": busy.get("busy"), "busy_reasons": busy.get("busy_reasons", []),
             "host_cpu_pct_before": busy.get("host_cpu_pct_before"),
@@ -103,8 +105,8 @@ def finalize(record: dict, repeats: list[dict], timing, reference) -> dict:
     record["round_order_seed"] = timing.seed
     if record.get("status") != "ok" or timing.repeats == 1:
         if repeats:
-            record["repeats"] = [{k: v for k, v in r.items() if k != "samples_ms"}
-                                 for r in repeats]
+            record["repeats"] = [{k: v for k, v in r.items()
+                                  if k not in ("samples_ms", "rel_samples")} for r in repeats]
         return record
     centres = [r["centre_ms"] for r in repeats]
     pooled = [s for r in repeats for s in r["samples_ms"]]
@@ -121,4 +123,8 @@ def finalize(record: dict, repeats: list[dict], timing, reference) -> dict:
         record.update(latency_ms_p90=s.p90_ms, latency_ms_p99=s.p99_ms, latency_ms_std=s.std_ms,
                       latency_ci95_ms=list(s.ci95_p50_ms), latency_samples_ms=pooled)
     record["iterations"] = sum(r["iterations"] or 0 for r in repeats)
+    rel = [r["latency_rel_p50"] for r in repeats if r.get("latency_rel_p50") is not None]
+    if rel:
+        record["latency_rel_p50"] = statistics.median(rel)
+        record["latency_rel_samples"] = [s for r in repeats for s in r["rel_samples"]]
     return record

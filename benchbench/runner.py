@@ -150,8 +150,13 @@ def _stage_time(ctx: CellContext) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     before = device_state(device)
     monitor = ClockEventMonitor(device.index) if device.type == "cuda" else None
-    with monitor or contextlib.nullcontext():
-        result = measure(ctx.backend, device, ctx.suite.timing)
+    reference = _interleaved_reference(ctx) if ctx.suite.timing.reference_interleave else None
+    try:
+        with monitor or contextlib.nullcontext():
+            result = measure(ctx.backend, device, ctx.suite.timing, reference=reference)
+    finally:
+        if reference is not None:
+            reference.close()
     out = dict(result.metrics(), **_memory(device), device_name=_device_name(device),
                backend_info=ctx.backend.info(),
                protocol=_protocol(ctx.suite.timing, result, device, ctx.backend),
@@ -160,6 +165,19 @@ def _stage_time(ctx: CellContext) -> dict:
     if monitor is not None:   # throttling across the timed loop itself, not only the power pass
         out["telemetry_during_timing"] = monitor.summary()
     return out
+
+
+def _interleaved_reference(ctx: CellContext):
+    """The builtin reference workload, prepared beside the cell's backend on the same device,
+    for ``timing.reference_interleave`` (one reference forward before each timed forward)."""
+    from .measure.backends.eager import EagerBackend
+    from .rounds import BUILTIN
+
+    name, h, w = BUILTIN
+    backend = EagerBackend()
+    example = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    backend.prepare(create_model(name, num_classes=19), example, ctx.device, "fp32", False)
+    return backend
 
 
 def _stage_power(ctx: CellContext) -> dict:

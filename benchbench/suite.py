@@ -394,6 +394,9 @@ class _Validator:
                 if key in ("max_time_s", "target_ci_rel") and given == 0:
                     self.fail(field, "must be greater than 0")
         cfg = TimingConfig(**out)
+        if cfg.reference_interleave and (cfg.reference != "builtin" or cfg.protocol != "robust"):
+            self.fail("timing.reference_interleave", "needs timing.reference: builtin and "
+                      "protocol: robust (the pairs are timed per iteration)")
         if cfg.min_iterations > cfg.max_iterations:
             self.fail("timing.min_iterations", "must not exceed timing.max_iterations")
         return cfg

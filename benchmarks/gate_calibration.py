@@ -7,6 +7,7 @@ blocks. A slowdown of s% is real work: the plugin of the B run adds round(BLOCKS
 `bench check` (default threshold 5%, alpha 0.01), exactly as CI would.
 
     python benchmarks/gate_calibration.py [--pairs 10] [--repeats 7] [--cell-time 0.6]
+                                          [--paired | --interleaved]
 
 Prints the false-positive rate over the A/A pairs and the detection rate per slowdown, and the
 wall time of one run. Targets: 0 false positives in 10 A/A pairs, >= 95% detection at 10%.
@@ -63,10 +64,12 @@ models: [{models}]
 resolutions: [[64, 128]]
 timing: {{protocol: robust, warmup: 5, min_iterations: 20, max_time_s: {cell_time},
           target_ci_rel: 0.002, threads: 1, repeats: {repeats}, reference: {reference},
-          seed: {seed}}}
+          reference_interleave: {interleave}, seed: {seed}}}
 """
-PAIRED = {"models": "calib_ref, calib_net", "reference": "calib_ref@64x128/b1/eager-fp32"}
-BUILTIN = {"models": "calib_net", "reference": "builtin"}
+PAIRED = {"models": "calib_ref, calib_net", "reference": "calib_ref@64x128/b1/eager-fp32",
+          "interleave": "false"}
+BUILTIN = {"models": "calib_net", "reference": "builtin", "interleave": "false"}
+INTERLEAVED = {"models": "calib_net", "reference": "builtin", "interleave": "true"}
 
 
 def bench(*args, check=True) -> subprocess.CompletedProcess:
@@ -130,9 +133,12 @@ def main() -> None:
     p.add_argument("--paired", action="store_true",
                    help="reference = the unchanged model as a second cell of the suite (what a "
                         "CI job gets by adding the main branch's model), not the builtin one")
+    p.add_argument("--interleaved", action="store_true",
+                   help="timing.reference_interleave: the builtin reference runs before every "
+                        "timed forward; bench check's auto metric is then latency_rel_p50")
     args = p.parse_args()
     slowdowns = [int(s) for s in args.slowdowns.split(",")]
-    mode = PAIRED if args.paired else BUILTIN
+    mode = INTERLEAVED if args.interleaved else PAIRED if args.paired else BUILTIN
     results = {"aa": [], **{s: [] for s in slowdowns}}
     durations = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -158,7 +164,8 @@ def main() -> None:
                       f"{cell['verdict']}", flush=True)
     fp = sum(code == 1 for code, _ in results["aa"])
     print(f"\nsettings: repeats={args.repeats}, max_time_s={args.cell_time} per repeat, "
-          f"threshold 5%, alpha 0.01, reference: {mode['reference']}, 1 thread")
+          f"threshold 5%, alpha 0.01, reference: {mode['reference']}"
+          f"{' interleaved per iteration' if args.interleaved else ''}, 1 thread")
     print(f"one run: median {sorted(durations)[len(durations) // 2]:.1f} s wall "
           f"(including process start)")
     print(f"A/A false positives: {fp} of {len(results['aa'])}")

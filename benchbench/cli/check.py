@@ -25,8 +25,11 @@ def add_parser(sub) -> None:
     chk.add_argument("--baseline", metavar="RUN_DIR|FILE",
                      help="default: results/baselines/<device>/<suite>.json")
     chk.add_argument("--threshold", default="5%", help="slowdown that counts (default 5%%)")
-    chk.add_argument("--metric", default="latency_ms_p50",
-                     choices=["latency_ms_p50", "latency_ms_mean", "fps"])
+    chk.add_argument("--metric", default="auto",
+                     choices=["auto", "latency_ms_p50", "latency_ms_mean", "fps",
+                              "latency_rel_p50"],
+                     help="auto (default): latency_rel_p50 where both runs were timed with "
+                          "timing.reference_interleave, else latency_ms_p50")
     chk.add_argument("--alpha", type=float, default=0.01, help="significance level (0.01)")
     chk.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary")
     chk.add_argument("--junit", metavar="FILE", help="also write JUnit XML")

@@ -14,6 +14,7 @@ Two protocols, recorded with every result:
 from __future__ import annotations
 
 import contextlib
+import statistics
 import time
 from dataclasses import asdict, dataclass
 
@@ -43,6 +44,9 @@ class TimingConfig:
     repeats: int = 1                 # each cell timed this many times, in interleaved rounds
     reference: str | None = None     # "builtin" or a cell id: the machine's speed per round
     seed: int = 0                    # shuffles the cell order of every round (recorded)
+    reference_interleave: bool = False  # robust: the builtin reference runs before every timed
+                                        # forward, each one timed: latency_rel_p50 = median of
+                                        # cell / reference per iteration (cancels machine drift)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +65,7 @@ class TimingResult:
     warmup_iterations: int
     warmup_s: float
     sync: str
+    reference_samples_ms: list = None   # with reference_interleave: the reference's, paired
 
     def metrics(self) -> dict:
         m = {"fps": self.fps, "latency_ms_mean": self.latency_ms_mean,
@@ -70,7 +75,15 @@ class TimingResult:
             m.update(latency_ms_p50=s.p50_ms, latency_ms_p90=s.p90_ms, latency_ms_p99=s.p99_ms,
                      latency_ms_std=s.std_ms, latency_ms_min=s.min_ms, latency_ms_max=s.max_ms,
                      latency_ci95_ms=list(s.ci95_p50_ms), fps_p50=1000.0 / s.p50_ms)
+        if self.reference_samples_ms:
+            ratios = self.relative_samples()
+            m.update(latency_rel_p50=statistics.median(ratios),
+                     reference_latency_ms_p50=statistics.median(self.reference_samples_ms),
+                     latency_rel_samples=[round(r, 6) for r in ratios])
         return m
+
+    def relative_samples(self) -> list[float]:
+        return [c / r for c, r in zip(self.samples_ms, self.reference_samples_ms) if r > 0]
 
 
 def _sync_method(device: torch.device, protocol: str, backend=None) -> str:
@@ -122,22 +135,60 @@ def _time_chunk_cuda(backend, n: int) -> list[float]:
     return [start.elapsed_time(end) for start, end in events]
 
 
-def time_robust(backend, device: torch.device, cfg: TimingConfig) -> tuple[list[float], str]:
+def _time_chunk_paired(backend, reference, n: int, cuda: bool) -> tuple[list, list]:
+    """n pairs: the reference forward, then the cell's, each timed -- a few milliseconds apart,
+    so both see the same machine (its regime changes over seconds, ~2x on shared runners)."""
+    if cuda:
+        events = [[torch.cuda.Event(enable_timing=True) for _ in range(4)] for _ in range(n)]
+        for e in events:
+            e[0].record()
+            reference.run()
+            e[1].record()
+            e[2].record()
+            backend.run()
+            e[3].record()
+        backend.sync()
+        return ([e[2].elapsed_time(e[3]) for e in events],
+                [e[0].elapsed_time(e[1]) for e in events])
+    cell, ref = [], []
+    clock = time.perf_counter
+    for _ in range(n):
+        t0 = clock()
+        reference.run()
+        t1 = clock()
+        backend.run()
+        t2 = clock()
+        ref.append((t1 - t0) * 1000.0)
+        cell.append((t2 - t1) * 1000.0)
+    return cell, ref
+
+
+def time_robust(backend, device: torch.device, cfg: TimingConfig,
+                reference=None) -> tuple[list[float], str, list[float]]:
     events = device.type == "cuda" and not getattr(backend, "host_synchronous", False)
     chunk_fn = _time_chunk_cuda if events else _time_chunk_cpu
     samples: list[float] = []
+    ref_samples: list[float] = []
     start = time.perf_counter()
     chunk = max(1, min(cfg.min_iterations, 50))
     while True:
-        samples += chunk_fn(backend, min(chunk, cfg.max_iterations - len(samples)))
+        n = min(chunk, cfg.max_iterations - len(samples))
+        if reference is None:
+            samples += chunk_fn(backend, n)
+        else:
+            cell, ref = _time_chunk_paired(backend, reference, n, events)
+            samples += cell
+            ref_samples += ref
         spent = time.perf_counter() - start
         if len(samples) >= cfg.max_iterations:
-            return samples, "max_iterations"
+            return samples, "max_iterations", ref_samples
         if len(samples) >= cfg.min_iterations:
-            if LatencyStats.from_samples(samples).ci95_half_width_rel <= cfg.target_ci_rel:
-                return samples, "ci_target"
+            rule = samples if reference is None else \
+                [c / r for c, r in zip(samples, ref_samples) if r > 0]
+            if LatencyStats.from_samples(rule).ci95_half_width_rel <= cfg.target_ci_rel:
+                return samples, "ci_target", ref_samples
             if spent >= cfg.max_time_s:
-                return samples, "time_budget"
+                return samples, "time_budget", ref_samples
         # size the next chunk to about a quarter second of work, so the rule is checked often
         per_iter = spent / len(samples)
         chunk = int(max(1, min(1000, 0.25 / per_iter if per_iter > 0 else 1000)))
@@ -156,8 +207,9 @@ def _hook(backend, name: str) -> None:
         hook()
 
 
-def measure(backend, device: torch.device, cfg: TimingConfig) -> TimingResult:
-    """Warm up and time ``backend`` (already prepared) under ``cfg``."""
+def measure(backend, device: torch.device, cfg: TimingConfig, reference=None) -> TimingResult:
+    """Warm up and time ``backend`` (already prepared) under ``cfg``; with ``reference`` (a
+    prepared backend), every timed forward is paired with one of the reference's."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     prev_benchmark = torch.backends.cudnn.benchmark
@@ -166,6 +218,8 @@ def measure(backend, device: torch.device, cfg: TimingConfig) -> TimingResult:
         grad_mode = torch.enable_grad() if cfg.autograd else torch.inference_mode()
         with grad_mode, _stream_context(backend):
             n_warm, warm_s = warm_up(backend, cfg)
+            if reference is not None:
+                warm_up(reference, cfg)
             sync = _sync_method(device, cfg.protocol, backend)
             _hook(backend, "timed_start")
             try:
@@ -174,7 +228,7 @@ def measure(backend, device: torch.device, cfg: TimingConfig) -> TimingResult:
                     return TimingResult("paper", cfg.iterations, elapsed,
                                         cfg.iterations / elapsed, elapsed / cfg.iterations * 1000.0,
                                         None, [], "fixed_iterations", n_warm, warm_s, sync)
-                samples, reason = time_robust(backend, device, cfg)
+                samples, reason, ref_samples = time_robust(backend, device, cfg, reference)
             finally:
                 _hook(backend, "timed_end")
     finally:
@@ -182,4 +236,5 @@ def measure(backend, device: torch.device, cfg: TimingConfig) -> TimingResult:
     stats = LatencyStats.from_samples(samples)
     elapsed = sum(samples) / 1000.0
     return TimingResult("robust", len(samples), elapsed, len(samples) / elapsed, stats.mean_ms,
-                        stats, samples[: cfg.keep_samples], reason, n_warm, warm_s, sync)
+                        stats, samples[: cfg.keep_samples], reason, n_warm, warm_s, sync,
+                        ref_samples[: cfg.keep_samples] or None)
