@@ -286,3 +286,63 @@ def test_check_refuses_a_different_environment(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "environment differences (allowed): device_name: NVIDIA Jetson TX2" in out
     assert "new" in out                                # the plugin's cell is not in that baseline
+
+
+# --- iteration-level interleaved reference ----------------------------------------------------
+
+def test_reference_interleave_pairs_every_timed_forward(tmp_path):
+    import benchbench
+    from benchbench.suite import suite_from_dict
+    path, name = plugin_file(tmp_path)
+    suite = suite_from_dict({
+        "name": "il", "device": "cpu", "plugins": [str(path)], "models": [name],
+        "resolutions": [[32, 64]],
+        "timing": {"warmup": 2, "min_iterations": 10, "max_time_s": 0.3, "repeats": 2,
+                   "reference": "builtin", "reference_interleave": True, "threads": 1}},
+        str(tmp_path / "s.yaml"))
+    summary = benchbench.run_suite(suite, out_dir=tmp_path, progress=False)
+    r = read_records(summary.run_dir / "records.jsonl")[0]
+    assert r["status"] == "ok" and len(r["repeats"]) == 2
+    # the ratio samples are the cell's samples / the reference's, pair by pair
+    assert len(r["latency_rel_samples"]) == len(r["latency_samples_ms"]) >= 20
+    import statistics
+    assert r["latency_rel_p50"] == pytest.approx(
+        statistics.median(x["latency_rel_p50"] for x in r["repeats"])) and r["latency_rel_p50"] > 0
+    base = json.loads(json.dumps(__import__("benchbench.regress", fromlist=["x"])
+                                 .baseline_from_run(summary.run_dir)))
+    cell = next(iter(base["cells"].values()))
+    assert cell["latency_rel_p50"] == r["latency_rel_p50"] and cell["rel_samples"]
+
+
+def rel_run(values, swing=1.0):
+    """A run whose cells were timed with the interleaved reference: raw latencies swing with
+    the machine, the per-iteration ratios do not."""
+    out = run_of({"c": [v * swing for v in A]})
+    cell = out["cells"]["c"]
+    cell["latency_rel_p50"] = sorted(values)[len(values) // 2]
+    for rep, value in zip(cell["repeats"], values):
+        rep["latency_rel_p50"] = value
+    return out
+
+
+def test_auto_metric_uses_the_interleaved_ratio_where_both_runs_have_it():
+    steady = [2.0, 2.01, 1.99, 2.02, 2.0, 1.98, 2.01]
+    # the machine is 1.5x slower in the second run, the model is not
+    result = compare(rel_run(steady), rel_run(steady, swing=1.5), metric="auto")
+    v = verdicts(result)["c"]
+    assert result.metric == "latency_rel_p50" and v.verdict == "unchanged"
+    assert v.unit == "repeats (latency / interleaved reference)"
+    # 10% more work shows in the ratio, whatever the machine did
+    slow = compare(rel_run(steady), rel_run([x * 1.1 for x in steady], swing=0.8), metric="auto")
+    assert verdicts(slow)["c"].verdict == "regressed"
+    # a baseline without it: plain latency
+    assert compare(run_of({"c": A}), rel_run(steady), metric="auto").metric == "latency_ms_p50"
+
+
+def test_reference_interleave_needs_the_builtin_reference(tmp_path):
+    from benchbench.suite import suite_from_dict
+    with pytest.raises(SuiteError, match="timing.reference_interleave: needs timing.reference: "
+                                         "builtin and protocol: robust"):
+        suite_from_dict({"name": "x", "device": "cpu", "models": ["fassd_net_l2"],
+                         "resolutions": [[64, 128]],
+                         "timing": {"reference_interleave": True}}, "s.yaml")
