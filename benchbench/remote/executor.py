@@ -82,13 +82,14 @@ class TrtexecExecutor:
         cache = f"{self.spec.workdir}/engines"
         engine = f"{cache}/{key}.engine"
         self.transport.run(f"mkdir -p {shlex.quote(work)} {shlex.quote(cache)}", timeout=60)
-        hit = self.transport.run(f"test -s {shlex.quote(engine)}", timeout=60, check=False)
-        if hit.returncode == 0:
-            return engine, {"engine_cached": True, "engine_build_s": None, "engine_key": key}
         remote_onnx = f"{work}/model.onnx"
-        self.transport.put(onnx.path, remote_onnx)
         tmp = f"{engine}.part-{int(time.time() * 1000)}"
         cmd = build_command(trtexec, version, remote_onnx, tmp, settings)
+        hit = self.transport.run(f"test -s {shlex.quote(engine)}", timeout=60, check=False)
+        if hit.returncode == 0:       # the command that built it, with the same flags
+            return engine, {"engine_cached": True, "engine_build_s": None, "engine_key": key,
+                            "build_command": shell_join(cmd)}
+        self.transport.put(onnx.path, remote_onnx)
         start = time.perf_counter()
         done = self.transport.run(f"{shell_join(cmd)} > {shlex.quote(work)}/build.log 2>&1; "
                                   f"rc=$?; tail -n 5 {shlex.quote(work)}/build.log; exit $rc",
