@@ -221,8 +221,8 @@ def _stage_accuracy(ctx: CellContext) -> dict:
 # (name, stage, fatal): a fatal stage that raises fails the cell; any other records
 # ``<name>_error`` and keeps what the earlier stages measured.
 STAGES = (("analyse", _stage_analyse, True), ("build", _stage_build, True),
-          ("equivalence", _stage_equivalence, False), ("time", _stage_time, True), ("power", _stage_power, False),
-          ("accuracy", _stage_accuracy, False))
+          ("equivalence", _stage_equivalence, False), ("time", _stage_time, True),
+          ("power", _stage_power, False), ("accuracy", _stage_accuracy, False))
 
 
 def run_cell(cell: Cell, suite: Suite, run_id: str, only: tuple[str, ...] | None = None) -> dict:
@@ -393,8 +393,7 @@ def run_rounds(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, rep
                total: int) -> int:
     """Run ``todo`` ``timing.repeats`` times in interleaved rounds: each round visits every
     cell once in a freshly shuffled order (seeded by ``timing.seed``; a single round keeps the
-    suite's order), so drift of the machine
-    hits every cell alike; the reference workload, if any, opens every round. The first round
+    suite's order), so drift of the machine hits every cell alike; the reference workload, if any, opens every round. The first round
     runs every stage of a cell, later rounds rebuild and re-time it. A cell's record is appended
     once its last round is done. Returns how many cells were run."""
     from .rounds import ReferenceWorkload, finalize, repeat_summary

@@ -109,7 +109,7 @@ def test_a_tolerance_the_output_misses_marks_the_cell_mismatch(tmp_path):
 def test_fp16_overflow_is_a_mismatch_with_the_reason_not_a_crash():
     logits = torch.zeros(1, 3, 4, 4)
     logits[0, 1] = 1e9                                       # random weights: JetSeg does this
-    ref = Reference(logits, "cuda", False, max_abs_logit=1e9)
+    ref = Reference(logits, "cuda", max_abs_logit=1e9)
     overflowed = logits.half()                               # inf in fp16
     out = compare_to_reference(ref, lambda x: overflowed, torch.zeros(1), 0.995)
     assert out["equivalence"] == "mismatch"
@@ -118,7 +118,7 @@ def test_fp16_overflow_is_a_mismatch_with_the_reason_not_a_crash():
 
 
 def test_a_backend_whose_check_input_fails_is_unchecked_not_failed():
-    ref = Reference(torch.zeros(1, 2, 2, 2), "cpu", False, 0.0)
+    ref = Reference(torch.zeros(1, 2, 2, 2), "cpu", 0.0)
 
     def broken(x):
         raise RuntimeError("engine takes (1, 3, 8, 8)\nmore")

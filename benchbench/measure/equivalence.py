@@ -23,7 +23,6 @@ REFERENCE_LABEL = "eager-fp32"
 class Reference:
     logits: torch.Tensor | None      # on the CPU, float32; None for the reference cell itself
     device: str
-    tf32: bool
     max_abs_logit: float | None = None
 
 
@@ -37,13 +36,13 @@ def is_reference_cell(cell) -> bool:
 def reference_logits(model, example: torch.Tensor, device: torch.device,
                      is_reference: bool) -> Reference:
     if is_reference:
-        return Reference(None, str(device), False)
-    from .backends.base import apply_tf32_state, tf32_state
+        return Reference(None, str(device))
+    from .backends.base import apply_tf32, apply_tf32_state, tf32_state
 
     saved = tf32_state() if device.type == "cuda" else None
     try:
         if saved is not None:
-            apply_tf32_state({"cudnn_conv_tf32": False, "cuda_matmul_tf32": False})
+            apply_tf32(False)
         model = model.eval().to(device=device, dtype=torch.float32)
         with torch.inference_mode():
             logits = model(example.to(device)).float().cpu()
@@ -52,7 +51,7 @@ def reference_logits(model, example: torch.Tensor, device: torch.device,
             apply_tf32_state(saved)
     finite = torch.isfinite(logits)
     peak = float(logits[finite].abs().max()) if finite.any() else None
-    return Reference(logits, str(device), False, peak)
+    return Reference(logits, str(device), peak)
 
 
 def compare_to_reference(ref: Reference, infer, example: torch.Tensor,
