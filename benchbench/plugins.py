@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import UsageError
-from .zoo._registry import DuplicateModel, _unregister, registered_names
+from .zoo._registry import DuplicateModel, _unregister, name_prefix, registered_names
 
 
 class PluginError(UsageError):
@@ -26,6 +26,7 @@ class PluginInfo:
     source: str                      # resolved file, or the module's file
     sha256: str | None
     models: tuple[str, ...]          # names it registered
+    prefix: str = ""                 # put before every name it registers
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -46,8 +47,9 @@ def _where(exc: BaseException) -> str:
     return f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
 
 
-def load_plugin(spec: str, base_dir: str | Path | None = None) -> PluginInfo:
-    """Import one plugin (once per process) and check that each model it registers builds."""
+def load_plugin(spec: str, base_dir: str | Path | None = None, prefix: str = "") -> PluginInfo:
+    """Import one plugin (once per process and prefix) and check that each model it registers
+    builds. With ``prefix`` its models are registered as ``prefix + name``."""
     if _is_file_spec(spec):
         path = Path(spec).expanduser()
         if not path.is_absolute() and base_dir is not None:
@@ -56,20 +58,16 @@ def load_plugin(spec: str, base_dir: str | Path | None = None) -> PluginInfo:
         key = str(path)
     else:
         path, key = None, spec
+    key += f"|{prefix}" if prefix else ""
     if key in _LOADED:
         return _LOADED[key]
     before = set(registered_names())
     try:
-        if path is not None:
-            if not path.is_file():
-                raise PluginError(f"plugin {spec}: no such file ({path})")
-            module_name = "benchbench_plugin_" + hashlib.sha1(key.encode()).hexdigest()[:12]
-            loader_spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[module_name] = module
-            loader_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(spec)
+        if path is None and prefix and spec in sys.modules:
+            raise PluginError(f"plugin {spec}: already imported; a prefix applies to a module "
+                              f"imported for the first time (give its file instead)")
+        with name_prefix(prefix):
+            module = _import(spec, path, key)
     except PluginError:
         raise
     except DuplicateModel as exc:
@@ -90,9 +88,22 @@ def load_plugin(spec: str, base_dir: str | Path | None = None) -> PluginInfo:
     source = str(path) if path is not None else getattr(module, "__file__", spec)
     sha = hashlib.sha256(Path(source).read_bytes()).hexdigest() if source and \
         Path(source).is_file() else None
-    info = PluginInfo(spec, source, sha, new)
+    info = PluginInfo(spec, source, sha, new, prefix)
     _LOADED[key] = info
     return info
+
+
+def _import(spec: str, path: Path | None, key: str):
+    if path is None:
+        return importlib.import_module(spec)
+    if not path.is_file():
+        raise PluginError(f"plugin {spec}: no such file ({path})")
+    module_name = "benchbench_plugin_" + hashlib.sha1(key.encode()).hexdigest()[:12]
+    loader_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[module_name] = module
+    loader_spec.loader.exec_module(module)
+    return module
 
 
 def _check_builds(spec: str, name: str) -> None:

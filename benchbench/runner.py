@@ -26,7 +26,7 @@ from .measure.power import resolve_sampler
 from .measure.power.nvml import ClockEventMonitor
 from .measure.telemetry import busy_check, cool_down, device_state, throttle_summary
 from .store import SCHEMA_VERSION, RunStore, current_records, new_run_id
-from .suite import Suite, suite_from_dict
+from .suite import ModelSpec, Suite, suite_from_dict
 from .zoo import create_model, model_card
 
 
@@ -168,15 +168,26 @@ def _stage_time(ctx: CellContext) -> dict:
 
 
 def _interleaved_reference(ctx: CellContext):
-    """The builtin reference workload, prepared beside the cell's backend on the same device,
-    for ``timing.reference_interleave`` (one reference forward before each timed forward)."""
-    from .measure.backends.eager import EagerBackend
-    from .rounds import BUILTIN
+    """The reference workload of ``timing.reference_interleave`` (one reference forward before
+    each timed forward), prepared beside the cell's backend on the same device: the builtin
+    network, or the suite cell named by ``timing.reference`` -- its model, size, backend and
+    precision (for CI: the main branch's version of the model, the same op mix)."""
+    from .rounds import BUILTIN, cell_key
 
-    name, h, w = BUILTIN
-    backend = EagerBackend()
-    example = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
-    backend.prepare(create_model(name, num_classes=19), example, ctx.device, "fp32", False)
+    ref = ctx.suite.timing.reference
+    if ref == "builtin":
+        name, h, w = BUILTIN
+        cell = Cell(ModelSpec(name), h, w, 1, "eager", "fp32", ctx.cell.device, 19)
+    else:
+        cell = next(c for c in expand(ctx.suite, ctx.cell.device)
+                    if cell_key(c.id) == cell_key(ref))
+    weights = ctx.suite.accuracy.weights_for(cell.model) \
+        if ctx.suite.accuracy and ref != "builtin" else None
+    backend = create_backend(cell.backend, cell.backend_options)
+    example = torch.randn(cell.batch, 3, cell.height, cell.width,
+                          generator=torch.Generator().manual_seed(0))
+    backend.prepare(create_model(cell.model.name, weights=weights, **_model_kwargs(cell)),
+                    example, ctx.device, cell.precision, ctx.suite.timing.include_transfer)
     return backend
 
 
@@ -329,7 +340,7 @@ def _open_resumed(resume, allow_env_change: bool):
             raise UsageError(f"{store.run_dir / 'run.json'}: not a benchbench run (no {key!r})")
     from .plugins import load_plugin
     for plugin in info.get("plugins", []):      # the run's own models, before its suite
-        load_plugin(plugin["source"])
+        load_plugin(plugin["source"], prefix=plugin.get("prefix", ""))
     suite = suite_from_dict(info["suite"], info.get("suite_path", "<resumed>"))
     now = env.collect()
     diffs = env.differences(info.get("environment"), now)

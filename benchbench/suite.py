@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -111,9 +112,9 @@ class Suite:
     timing: TimingConfig
     power: PowerConfig
     accuracy: AccuracySpec | None = None
-    plugins: tuple = ()
+    plugins: tuple = ()              # PluginInfo of each plugin the suite names
     equivalence: EquivalenceConfig = EquivalenceConfig()
-    remote: tuple = ()               # RemoteSpec of each board trtexec cells run on              # PluginInfo of each plugin the suite names
+    remote: tuple = ()               # RemoteSpec of each board trtexec cells run on
 
     @property
     def sha256(self) -> str:
@@ -394,9 +395,9 @@ class _Validator:
                 if key in ("max_time_s", "target_ci_rel") and given == 0:
                     self.fail(field, "must be greater than 0")
         cfg = TimingConfig(**out)
-        if cfg.reference_interleave and (cfg.reference != "builtin" or cfg.protocol != "robust"):
-            self.fail("timing.reference_interleave", "needs timing.reference: builtin and "
-                      "protocol: robust (the pairs are timed per iteration)")
+        if cfg.reference_interleave and (not cfg.reference or cfg.protocol != "robust"):
+            self.fail("timing.reference_interleave", "needs timing.reference (builtin or a "
+                      "cell id) and protocol: robust (the pairs are timed per iteration)")
         if cfg.min_iterations > cfg.max_iterations:
             self.fail("timing.min_iterations", "must not exceed timing.max_iterations")
         return cfg
@@ -513,10 +514,23 @@ class _Validator:
             self.fail("plugins", f"must be a list of files or modules, got {_kind(value)}")
         base = Path(self.path).parent if self.path not in ("<suite>", "<resumed>") else None
         out = []
-        for i, spec in enumerate(value):
-            self.string(spec, f"plugins[{i}]")
+        for i, item in enumerate(value):
+            spec, prefix = self.plugin_item(item, f"plugins[{i}]")
             try:
-                out.append(load_plugin(spec, base))
+                out.append(load_plugin(spec, base, prefix))
             except PluginError as exc:
                 self.fail(f"plugins[{i}]", str(exc))
         return tuple(out)
+
+    def plugin_item(self, item, field: str) -> tuple[str, str]:
+        """A file or module, or ``{path: FILE, prefix: main_}`` (its models registered as
+        ``main_<name>``: the main branch's version of a model beside the pull request's)."""
+        if not isinstance(item, dict):
+            return self.string(item, field), ""
+        self.keys(item, ("path", "prefix"), field)
+        if "path" not in item:
+            self.fail(f"{field}.path", "missing (the plugin file or module)")
+        prefix = self.string(item.get("prefix", ""), f"{field}.prefix", allow_empty=True)
+        if prefix and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
+            self.fail(f"{field}.prefix", f"must be a Python identifier, got {prefix!r}")
+        return self.string(item["path"], f"{field}.path"), prefix

@@ -7,7 +7,7 @@ blocks. A slowdown of s% is real work: the plugin of the B run adds round(BLOCKS
 `bench check` (default threshold 5%, alpha 0.01), exactly as CI would.
 
     python benchmarks/gate_calibration.py [--pairs 10] [--repeats 7] [--cell-time 0.6]
-                                          [--paired | --interleaved]
+                                          [--paired] [--interleaved]
 
 Prints the false-positive rate over the A/A pairs and the detection rate per slowdown, and the
 wall time of one run. Targets: 0 false positives in 10 A/A pairs, >= 95% detection at 10%.
@@ -70,6 +70,7 @@ PAIRED = {"models": "calib_ref, calib_net", "reference": "calib_ref@64x128/b1/ea
           "interleave": "false"}
 BUILTIN = {"models": "calib_net", "reference": "builtin", "interleave": "false"}
 INTERLEAVED = {"models": "calib_net", "reference": "builtin", "interleave": "true"}
+PAIRED_INTERLEAVED = dict(PAIRED, interleave="true")
 
 
 def bench(*args, check=True) -> subprocess.CompletedProcess:
@@ -134,11 +135,13 @@ def main() -> None:
                    help="reference = the unchanged model as a second cell of the suite (what a "
                         "CI job gets by adding the main branch's model), not the builtin one")
     p.add_argument("--interleaved", action="store_true",
-                   help="timing.reference_interleave: the builtin reference runs before every "
-                        "timed forward; bench check's auto metric is then latency_rel_p50")
+                   help="timing.reference_interleave: the reference (builtin, or with --paired "
+                        "the unchanged model) runs before every timed forward; bench check's "
+                        "auto metric is then latency_rel_p50")
     args = p.parse_args()
     slowdowns = [int(s) for s in args.slowdowns.split(",")]
-    mode = INTERLEAVED if args.interleaved else PAIRED if args.paired else BUILTIN
+    mode = (PAIRED_INTERLEAVED if args.paired and args.interleaved else
+            INTERLEAVED if args.interleaved else PAIRED if args.paired else BUILTIN)
     results = {"aa": [], **{s: [] for s in slowdowns}}
     durations = []
     with tempfile.TemporaryDirectory() as scratch:

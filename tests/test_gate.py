@@ -339,10 +339,56 @@ def test_auto_metric_uses_the_interleaved_ratio_where_both_runs_have_it():
     assert compare(run_of({"c": A}), rel_run(steady), metric="auto").metric == "latency_ms_p50"
 
 
-def test_reference_interleave_needs_the_builtin_reference(tmp_path):
+def test_reference_interleave_with_the_main_branch_model_as_reference(tmp_path):
+    """The main branch's file as a second plugin with a prefix, its model the interleaved
+    reference: the unchanged model's ratio is about 1, three times the blocks far above it."""
+    import benchbench
     from benchbench.suite import suite_from_dict
-    with pytest.raises(SuiteError, match="timing.reference_interleave: needs timing.reference: "
-                                         "builtin and protocol: robust"):
+    path, name = plugin_file(tmp_path)
+    main_copy = tmp_path / "main" / "my_models.py"
+    main_copy.parent.mkdir()
+    main_copy.write_text(path.read_text())
+    suite = suite_from_dict({
+        "name": "il", "device": "cpu",
+        "plugins": ["my_models.py", {"path": "main/my_models.py", "prefix": "main_"}],
+        "models": [name, {"name": name, "args": {"extra": 8}}, f"main_{name}"],
+        "resolutions": [[32, 64]],
+        "timing": {"warmup": 2, "min_iterations": 10, "max_time_s": 0.3, "repeats": 2,
+                   "reference": f"main_{name}@32x64/b1/eager-fp32", "reference_interleave": True,
+                   "threads": 1}}, str(tmp_path / "s.yaml"))
+    assert [p.models for p in suite.plugins] == [(name,), (f"main_{name}",)]
+    summary = benchbench.run_suite(suite, out_dir=tmp_path, progress=False)
+    records = {r["cell_id"]: r for r in read_records(summary.run_dir / "records.jsonl")}
+    same = records[f"{name}@32x64/b1/eager-fp32/cpu"]
+    heavy = records[f"{name}(extra=8)@32x64/b1/eager-fp32/cpu"]
+    assert same["status"] == heavy["status"] == "ok"
+    assert 0.75 < same["latency_rel_p50"] < 1.33
+    assert heavy["latency_rel_p50"] > 1.6 * same["latency_rel_p50"]
+    assert len(heavy["latency_rel_samples"]) == len(heavy["latency_samples_ms"])
+    info = json.loads((summary.run_dir / "run.json").read_text())
+    assert info["reference"]["workload"] == f"cell: main_{name}@32x64/b1/eager-fp32/cpu"
+    assert [p["prefix"] for p in info["plugins"]] == ["", "main_"]
+
+
+@pytest.mark.parametrize("item, message", [
+    ({"path": "my_models.py", "prefix": "main-"},
+     "plugins[0].prefix: must be a Python identifier, got 'main-'"),
+    ({"prefix": "main_"}, "plugins[0].path: missing (the plugin file or module)"),
+    ({"path": "my_models.py", "as": "x"}, "plugins[0].as: unknown key; allowed: path, prefix"),
+])
+def test_bad_plugin_prefix_is_one_line(tmp_path, capsys, item, message):
+    plugin_file(tmp_path)
+    suite = tmp_path / "gate.yaml"
+    suite.write_text(suite_text("fassd_net_l2").replace("[my_models.py]", json.dumps([item])))
+    assert main(["run", str(suite), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_reference_interleave_needs_a_reference_and_the_robust_protocol(tmp_path):
+    from benchbench.suite import suite_from_dict
+    with pytest.raises(SuiteError, match="timing.reference_interleave: needs timing.reference "
+                                         r"\(builtin or a cell id\) and protocol: robust"):
         suite_from_dict({"name": "x", "device": "cpu", "models": ["fassd_net_l2"],
                          "resolutions": [[64, 128]],
                          "timing": {"reference_interleave": True}}, "s.yaml")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -71,6 +72,7 @@ class TrtexecExecutor:
             engine, build = self._engine(onnx, work, version, settings, board["trtexec"])
             timed = self._time(engine, work, version, settings, board, suite)
         finally:
+            shutil.rmtree(onnx.path.parent, ignore_errors=True)     # the host's copy
             if not self.spec.keep:
                 self.transport.run(f"rm -rf {shlex.quote(work)}", timeout=60, check=False)
         return _record(cell, suite, board, version, settings, onnx, build, timed)

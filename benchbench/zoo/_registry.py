@@ -5,6 +5,7 @@ torchvision's strictness (a duplicate name raises; metadata is a frozen record).
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import inspect
@@ -117,7 +118,8 @@ def register_model(*, family: str, paper: str, size_divisor: int = 16, output_st
                    builds_per_size: bool = False, official_params: int | None = None,
                    reported: tuple[Reported, ...] = (), notes: str = "",
                    preprocess: str | None = None, arg_choices: dict | None = None):
-    """Register the decorated builder under its function name. A duplicate name raises.
+    """Register the decorated builder under its function name (with the prefix of the plugin
+    being imported, if any). A duplicate name raises.
 
     ``preprocess`` names the input transform of the authors' evaluation code
     (``zoo._preprocess``); by default the family's."""
@@ -126,7 +128,7 @@ def register_model(*, family: str, paper: str, size_divisor: int = 16, output_st
         raise ValueError(f"unknown preprocess {preprocess!r}; known: {', '.join(PREPROCESSING)}")
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        name = fn.__name__
+        name = _NAME_PREFIX[-1] + fn.__name__
         if name in _MODELS:
             raise DuplicateModel(f"model {name!r} is already registered "
                                  f"(by {_MODELS[name].builder.__module__})")
@@ -138,6 +140,20 @@ def register_model(*, family: str, paper: str, size_divisor: int = 16, output_st
         return fn
 
     return wrap
+
+
+_NAME_PREFIX = [""]
+
+
+@contextlib.contextmanager
+def name_prefix(prefix: str):
+    """Models registered inside get ``prefix`` before their names: two versions of the same
+    model file (a pull request's and the main branch's) side by side in one suite."""
+    _NAME_PREFIX.append(prefix)
+    try:
+        yield
+    finally:
+        _NAME_PREFIX.pop()
 
 
 def _unregister(name: str) -> None:
