@@ -229,6 +229,7 @@ def test_trtexec_on_this_machine_runs_without_ssh(tmp_path, monkeypatch):
     root = tmp_path / "here"
     make_board(root, **TX2)
     monkeypatch.setenv("PATH", f"{root / 'bin'}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     suite = suite_from_dict({
         "name": "local", "device": "cuda", "models": ["tiny_seg"], "resolutions": [[32, 64]],
         "backends": [{"name": "trtexec", "precision": "fp32"}],
@@ -241,6 +242,7 @@ def test_trtexec_on_this_machine_runs_without_ssh(tmp_path, monkeypatch):
     assert r["board_label"] == "localhost" and r["fps"] == pytest.approx(41087.7)
     assert "--fp16" not in r["protocol"]["build_command"]            # an fp32 cell
     assert r["power_w_mean"] > 0                                     # tegrastats on PATH here
+    assert list((tmp_path / "cache" / "benchbench" / "trtexec" / "engines").glob("*.engine"))
 
 
 def test_a_board_that_reboots_mid_run_leaves_its_cell_to_the_other(tmp_path):

@@ -4,6 +4,7 @@ stored; one shared connection per board (ControlMaster) keeps each command cheap
 transport runs the same commands on this machine (trtexec installed here)."""
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -145,13 +146,20 @@ class SshTransport:
         shutil.rmtree(self._control_dir, ignore_errors=True)
 
 
+def local_workdir() -> Path:
+    """Where trtexec on this machine keeps its engine cache: the user's cache directory
+    ($XDG_CACHE_HOME or ~/.cache), not /tmp, which every user and every reboot shares."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "benchbench" / "trtexec"
+
+
 class LocalTransport:
     """The same interface on this machine: trtexec and tegrastats installed here."""
 
     label = "localhost"
 
     def __init__(self, spec: RemoteSpec | None = None):
-        self.spec = spec or RemoteSpec(host="localhost")
+        self.spec = spec or RemoteSpec(host="localhost", workdir=str(local_workdir()))
 
     def run(self, command: str, timeout: float | None = None, check: bool = True,
             stdin: str | None = None) -> subprocess.CompletedProcess:
