@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # benchbench from this checkout
 BLOCKS = 20
 PLUGIN = '''
 from torch import nn
