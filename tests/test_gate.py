@@ -17,6 +17,7 @@ from benchbench.regress import CheckResult, compare, min_group_size
 from benchbench.report import gate
 from benchbench.store import read_records
 from benchbench.suite import load_suite
+from conftest import requires_cuda
 
 PLUGIN = '''
 from torch import nn
@@ -392,3 +393,35 @@ def test_reference_interleave_needs_a_reference_and_the_robust_protocol(tmp_path
         suite_from_dict({"name": "x", "device": "cpu", "models": ["fassd_net_l2"],
                          "resolutions": [[64, 128]],
                          "timing": {"reference_interleave": True}}, "s.yaml")
+
+
+# NVML utilisation read between the repeats of a gate run on an H100 (2026-11-22), before this
+# wait: every reading was benchbench's own previous cell, and every cell was flagged busy.
+OWN_KERNELS_FADING = [100, 82, 44, 0]
+
+
+def test_gpu_busy_reading_waits_for_our_own_kernels_to_leave_nvml_window():
+    from benchbench.measure.telemetry import BUSY_GPU_PCT, settled_gpu_util
+
+    readings = iter(OWN_KERNELS_FADING)
+    assert settled_gpu_util(lambda: next(readings), settle_s=5, poll_s=0) == 0
+    assert next(readings, "drained") == "drained"            # stopped at the first idle reading
+    other_process = [63, 71, 60, 66, 64] * 100                # someone else's training job
+    readings = iter(other_process)
+    util = settled_gpu_util(lambda: next(readings), settle_s=0.05, poll_s=0.01)
+    assert util == 60 and util > BUSY_GPU_PCT
+    assert settled_gpu_util(lambda: None) is None             # NVML cannot tell: no claim
+
+
+@requires_cuda
+def test_a_cuda_cell_right_after_our_own_kernels_is_not_busy():
+    import torch
+
+    from benchbench.measure.telemetry import busy_check
+    x = torch.randn(4096, 4096, device="cuda")
+    for _ in range(200):
+        x = (x @ x).clamp_(-1, 1)
+    state = busy_check(torch.device("cuda"))
+    if state["gpu_util_pct_before"] is None:
+        pytest.skip("NVML reports no utilisation on this GPU")
+    assert not any("GPU" in r for r in state["busy_reasons"]), state

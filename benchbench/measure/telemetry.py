@@ -56,6 +56,10 @@ def throttle_summary(before: dict, after: dict, *during: list[str] | None) -> di
 
 BUSY_CPU_PCT = 25.0        # other processes using more than this share of all cores: busy
 BUSY_GPU_PCT = 10.0        # a GPU this busy before our cell starts is shared
+# NVML's utilisation is the share of its last sample period (1/6 s to 1 s, by product) in which
+# a kernel ran: right after our own previous cell it reads our kernels (up to 100% on an H100
+# between the repeats of a gate run), so it is read again until that period has passed.
+GPU_UTIL_SETTLE_S = 1.2
 
 
 def busy_check(device: torch.device, window_s: float = 0.1) -> dict:
@@ -72,15 +76,33 @@ def busy_check(device: torch.device, window_s: float = 0.1) -> dict:
     if device.type == "cuda":
         try:
             from .power.nvml import snapshot
-            util = snapshot(device.index).get("utilization_gpu_pct")
+            torch.cuda.synchronize(device)
+            util = settled_gpu_util(lambda: snapshot(device.index).get("utilization_gpu_pct"))
             out["gpu_util_pct_before"] = util
             if util is not None and util > BUSY_GPU_PCT:
-                reasons.append(f"the GPU was {util}% busy before the cell")
+                reasons.append(f"the GPU was {util}% busy before the cell (not by benchbench)")
         except Exception:  # noqa: BLE001 - no NVML: nothing to say about the GPU
             out["gpu_util_pct_before"] = None
     out["busy"] = bool(reasons)
     out["busy_reasons"] = reasons
     return out
+
+
+def settled_gpu_util(read_util, settle_s: float = GPU_UTIL_SETTLE_S,
+                     poll_s: float = 0.1) -> int | None:
+    """The GPU's utilisation once our own last kernels have left NVML's sample period: the lowest
+    reading, polled until it is at most BUSY_GPU_PCT (at once on an idle GPU) or ``settle_s``
+    has passed (another process keeps it busy). None when NVML cannot tell."""
+    start = time.perf_counter()
+    lowest = None
+    while True:
+        util = read_util()
+        if util is None:
+            return lowest
+        lowest = util if lowest is None else min(lowest, util)
+        if lowest <= BUSY_GPU_PCT or time.perf_counter() - start >= settle_s:
+            return lowest
+        time.sleep(poll_s)
 
 
 def cool_down(device: torch.device, limit_s: float, poll_s: float = 0.5,
