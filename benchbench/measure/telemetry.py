@@ -80,7 +80,7 @@ def busy_check(device: torch.device, window_s: float = 0.1) -> dict:
             util = settled_gpu_util(lambda: snapshot(device.index).get("utilization_gpu_pct"))
             out["gpu_util_pct_before"] = util
             if util is not None and util > BUSY_GPU_PCT:
-                reasons.append(f"the GPU was {util}% busy before the cell (not by benchbench)")
+                reasons.append(f"the GPU was {util}% busy before the cell")
         except Exception:  # noqa: BLE001 - no NVML: nothing to say about the GPU
             out["gpu_util_pct_before"] = None
     out["busy"] = bool(reasons)
