@@ -31,6 +31,15 @@ def cell_key(cell_id: str) -> str:
     return cell_id.rsplit("/", 1)[0] if cell_id.count("/") == 3 else cell_id
 
 
+def reference_cell(ref: str, cells: list[Cell], device: str) -> Cell | None:
+    """The cell ``timing.reference`` names: the builtin network on ``device``, or the one of
+    ``cells`` with that id (None if it is not among them)."""
+    if ref == "builtin":
+        name, h, w = BUILTIN
+        return Cell(ModelSpec(name), h, w, 1, "eager", "fp32", device, 19)
+    return next((c for c in cells if cell_key(c.id) == cell_key(ref)), None)
+
+
 @dataclass
 class ReferenceWorkload:
     workload: str
@@ -48,14 +57,13 @@ class ReferenceWorkload:
         if not ref:
             return None
         device = cells[0].device if cells else "cpu"
+        cell = reference_cell(ref, cells, device)
         if ref == "builtin":
             name, h, w = BUILTIN
-            cell = Cell(ModelSpec(name), h, w, 1, "eager", "fp32", device, 19)
             return cls(f"builtin: {name}@{h}x{w} eager-fp32 b1 on {device}", None, cell)
-        matches = [c for c in cells if cell_key(c.id) == cell_key(ref)]
-        if not matches:
+        if cell is None:
             return None      # the reference cell is already done (resumed run): none this time
-        return cls(f"cell: {matches[0].id}", matches[0], None)
+        return cls(f"cell: {cell.id}", cell, None)
 
     def time_round(self, round_no: int, order, suite, run_id: str) -> None:
         if self.builtin is None:

@@ -26,7 +26,7 @@ from .measure.power import resolve_sampler
 from .measure.power.nvml import ClockEventMonitor
 from .measure.telemetry import busy_check, cool_down, device_state, throttle_summary
 from .store import SCHEMA_VERSION, RunStore, current_records, new_run_id
-from .suite import ModelSpec, Suite, suite_from_dict
+from .suite import Suite, suite_from_dict
 from .zoo import create_model, model_card
 
 
@@ -172,15 +172,10 @@ def _interleaved_reference(ctx: CellContext):
     each timed forward), prepared beside the cell's backend on the same device: the builtin
     network, or the suite cell named by ``timing.reference`` -- its model, size, backend and
     precision (for CI: the main branch's version of the model, the same op mix)."""
-    from .rounds import BUILTIN, cell_key
+    from .rounds import reference_cell
 
     ref = ctx.suite.timing.reference
-    if ref == "builtin":
-        name, h, w = BUILTIN
-        cell = Cell(ModelSpec(name), h, w, 1, "eager", "fp32", ctx.cell.device, 19)
-    else:
-        cell = next(c for c in expand(ctx.suite, ctx.cell.device)
-                    if cell_key(c.id) == cell_key(ref))
+    cell = reference_cell(ref, expand(ctx.suite, ctx.cell.device), ctx.cell.device)
     weights = ctx.suite.accuracy.weights_for(cell.model) \
         if ctx.suite.accuracy and ref != "builtin" else None
     backend = create_backend(cell.backend, cell.backend_options)

@@ -1,5 +1,6 @@
 """The CI gate: users' own models as plugins, repeated interleaved timing with a reference
 workload, `bench baseline save` / `bench check` / `bench compare`, and their outputs."""
+import itertools
 import json
 import random
 import subprocess
@@ -395,8 +396,8 @@ def test_reference_interleave_needs_a_reference_and_the_robust_protocol(tmp_path
                          "timing": {"reference_interleave": True}}, "s.yaml")
 
 
-# NVML utilisation read between the repeats of a gate run on an H100 (2026-11-22), before this
-# wait: every reading was benchbench's own previous cell, and every cell was flagged busy.
+# Readings seen between the repeats of a gate run on an H100 (2026-11-22) before this wait,
+# all benchbench's own previous cell (every cell was flagged busy), then an idle GPU's 0.
 OWN_KERNELS_FADING = [100, 82, 44, 0]
 
 
@@ -406,9 +407,8 @@ def test_gpu_busy_reading_waits_for_our_own_kernels_to_leave_nvml_window():
     readings = iter(OWN_KERNELS_FADING)
     assert settled_gpu_util(lambda: next(readings), settle_s=5, poll_s=0) == 0
     assert next(readings, "drained") == "drained"            # stopped at the first idle reading
-    other_process = [63, 71, 60, 66, 64] * 100                # someone else's training job
-    readings = iter(other_process)
-    util = settled_gpu_util(lambda: next(readings), settle_s=0.05, poll_s=0.01)
+    readings = itertools.cycle([63, 71, 60, 66, 64])          # someone else's training job
+    util = settled_gpu_util(lambda: next(readings), settle_s=0.05, poll_s=0)
     assert util == 60 and util > BUSY_GPU_PCT
     assert settled_gpu_util(lambda: None) is None             # NVML cannot tell: no claim
 
