@@ -74,7 +74,7 @@ def load_plugin(spec: str, base_dir: str | Path | None = None, prefix: str = "")
         raise PluginError(f"plugin {spec}: {exc}; pick another name") from None
     except ModuleNotFoundError as exc:
         raise PluginError(f"plugin {spec}: cannot import ({exc})") from None
-    except Exception as exc:  # noqa: BLE001 - any error of the user's code is one line
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's code: one line
         raise PluginError(f"plugin {spec}: import failed{_where(exc)}: "
                           f"{type(exc).__name__}: {exc}") from None
     new = tuple(sorted(set(registered_names()) - before))
@@ -115,7 +115,7 @@ def _check_builds(spec: str, name: str) -> None:
     try:
         with torch.device("meta"):
             card.builder()
-    except Exception as exc:  # noqa: BLE001
+    except (Exception, SystemExit) as exc:  # noqa: BLE001
         raise PluginError(f"plugin {spec}: model {name!r} does not build{_where(exc)}: "
                           f"{type(exc).__name__}: {exc}") from None
 

@@ -18,10 +18,14 @@ from . import env
 from .analysis import CONVENTIONS, analyze
 from .cells import Cell, expand, resolve_device
 from .errors import BenchError, UsageError
+from .fileio import WriteFailed
+from .signals import Terminated, sigterm_unwinds
 from .measure.backends import create_backend
 from .measure.energy import measure_energy
 from .measure.engine import measure
-from .measure.equivalence import compare_to_reference, is_reference_cell, reference_logits
+from .measure.contract import check_logits
+from .measure.equivalence import (compare_to_reference, eager_fp32_forward, is_reference_cell,
+                                  reference_from)
 from .measure.power import resolve_sampler
 from .measure.power.nvml import ClockEventMonitor
 from .measure.telemetry import busy_check, cool_down, device_state, throttle_summary
@@ -32,6 +36,10 @@ from .zoo import create_model, model_card
 
 class Interrupted(BenchError):
     exit_code = 130
+
+
+class RunStopped(BenchError):
+    """The run could not go on (its disk is full); what it finished is kept."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +123,12 @@ def _stage_build(ctx: CellContext) -> dict:
     example = torch.randn(cell.batch, 3, cell.height, cell.width,
                           generator=torch.Generator().manual_seed(0))
     ctx.example = example
+    first = eager_fp32_forward(ctx.model, example, ctx.device)
+    check_logits(first, cell.batch, cell.num_classes, cell.height, cell.width,
+                 model_card(cell.model.name).logits_stride)
     if "equivalence" in ctx.stages and ctx.suite.equivalence.enabled:
-        ctx.reference = reference_logits(ctx.model, example, ctx.device,
-                                         is_reference_cell(cell))
+        ctx.reference = reference_from(first, ctx.device, is_reference_cell(cell))
+    del first
     _apply_runtime(ctx.suite.timing)
     ctx.backend.prepare(ctx.model, example, ctx.device, cell.precision,
                         ctx.suite.timing.include_transfer)
@@ -263,7 +274,10 @@ def run_cell(cell: Cell, suite: Suite, run_id: str, only: tuple[str, ...] | None
             record.get("telemetry_before"), after, during_timing,
             record.pop("_reasons_during", None)))
         record["status"], record["error"] = "ok", None
-    except Exception as exc:  # a failing cell (OOM, unsupported op) is recorded, the run goes on
+    except KeyboardInterrupt:        # Ctrl-C or SIGTERM (runner.Terminated): the run's to end
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a failing cell (OOM, unsupported op, a
+        # plugin's sys.exit) is recorded, the run goes on
         record.pop("_reasons_during", None)
         record["status"] = "failed"
         record["error"] = _one_line(exc)
@@ -329,6 +343,14 @@ def _summary(store: RunStore, cells: list[Cell], ran: int, done_before: int) -> 
 
 def _open_resumed(resume, allow_env_change: bool):
     store = RunStore.open_for_resume(resume)
+    try:
+        return _check_resumable(store, allow_env_change)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _check_resumable(store: RunStore, allow_env_change: bool):
     info = store.run_info()
     for key in ("suite", "device", "run_id"):
         if key not in info:
@@ -356,20 +378,37 @@ def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "re
     if isinstance(suite, (str, Path)):
         from .suite import load_suite
         suite = load_suite(suite)
-    resumed = None
+    with sigterm_unwinds():
+        store, suite, run_id, resumed = _open_store(suite, out_dir, resume, run_id,
+                                                    allow_env_change, plugins)
+        try:
+            return _run_store(store, suite, run_id, resumed, progress, retry_failed)
+        finally:
+            store.close()
+
+
+def _open_store(suite, out_dir, resume, run_id, allow_env_change, plugins):
+    """A new run directory for ``suite``, or the locked run directory ``resume``."""
     if resume is not None:
         store, info, suite, now, diffs = _open_resumed(resume, allow_env_change)
-        device, run_id = info["device"], info["run_id"]
-        resumed = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "retry_failed": retry_failed,
-                   "environment_differences": diffs, **({"environment": now} if diffs else {})}
-    else:
-        device = resolve_device(suite.device)
-        run_id = run_id or new_run_id(suite.name)
-        store = RunStore.create(out_dir, run_id, {
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "suite_path": suite.path,
-            "suite_sha256": suite.sha256, "suite": suite.raw, "device": device,
-            "plugins": [p.as_dict() for p in (*plugins, *suite.plugins)],
-            "timing": suite.timing.as_dict(), "environment": env.collect()})
+        resumed = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "info": info,
+                   "record": {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                              "environment_differences": diffs,
+                              **({"environment": now} if diffs else {})}}
+        return store, suite, info["run_id"], resumed
+    run_id = run_id or new_run_id(suite.name)
+    store = RunStore.create(out_dir, run_id, {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "suite_path": suite.path,
+        "suite_sha256": suite.sha256, "suite": suite.raw,
+        "device": resolve_device(suite.device),
+        "plugins": [p.as_dict() for p in (*plugins, *suite.plugins)],
+        "timing": suite.timing.as_dict(), "environment": env.collect()})
+    return store, suite, run_id, None
+
+
+def _run_store(store: RunStore, suite: Suite, run_id: str, resumed, progress,
+               retry_failed: bool) -> RunSummary:
+    device = resumed["info"]["device"] if resumed else store.run_info()["device"]
     cells = expand(suite, device)
     current = current_records(store.records())
     if retry_failed:
@@ -380,19 +419,33 @@ def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "re
     done = {r["cell_id"] for r in current}
     todo = [c for c in cells if c.id not in done]
     if resumed is not None and todo:
-        store.update_info(resumes=store.run_info().get("resumes", []) + [resumed])
+        store.update_info(resumes=store.run_info().get("resumes", []) + [
+            dict(resumed["record"], retry_failed=retry_failed)])
     reporter = Progress() if progress in (None, False, True) else progress
     try:
         ran = run_rounds(todo, suite, run_id, store, reporter, total=len(cells))
-    except KeyboardInterrupt:
+        if todo or not store.run_info().get("completed_at"):
+            store.update_info(completed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    except KeyboardInterrupt as exc:
         reporter.close()
-        finished = len(current_records(store.records()))
-        raise Interrupted(f"interrupted after {finished} of {len(cells)} cells; finished cells "
-                          f"are kept. Resume with: bench run --resume {store.run_dir}") from None
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        stopped = Interrupted(f"{how} after {_finished(store, cells)} of {len(cells)} cells; "
+                              f"finished cells are kept. Resume with: bench run --resume "
+                              f"{store.run_dir}")
+        stopped.exit_code = getattr(exc, "exit_code", Interrupted.exit_code)
+        raise stopped from None
+    except WriteFailed as exc:
+        reporter.close()
+        raise RunStopped(f"{exc}; the run stopped after {_finished(store, cells)} of "
+                         f"{len(cells)} cells, which are kept. Free space there and resume "
+                         f"with: bench run --resume {store.run_dir}") from None
     reporter.close()
-    if todo or not store.run_info().get("completed_at"):
-        store.update_info(completed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     return _summary(store, cells, ran, len(cells) - len(todo))
+
+
+def _finished(store: RunStore, cells: list[Cell]) -> int:
+    ids = {c.id for c in cells}
+    return sum(r.get("cell_id") in ids for r in current_records(store.records()))
 
 
 def run_rounds(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, reporter,
@@ -523,13 +576,18 @@ def run_remote_cell(cell: Cell, suite: Suite, run_id: str, executor) -> dict:
             record.update(_stage_analyse(ctx))
             weights = suite.accuracy.weights_for(cell.model) if suite.accuracy else None
             model = create_model(cell.model.name, weights=weights, **ctx.kwargs)
+            example = torch.randn(cell.batch, 3, cell.height, cell.width,
+                                  generator=torch.Generator().manual_seed(0))
+            check_logits(eager_fp32_forward(model, example, ctx.device), cell.batch,
+                         cell.num_classes, cell.height, cell.width,
+                         model_card(cell.model.name).logits_stride)
         record.update(executor.run_cell(cell, suite, model))
         record["status"], record["error"] = "ok", None
         record["equivalence"] = "unchecked"
         record["equivalence_reason"] = "trtexec reports timings only, not the output tensor"
-    except BoardUnreachable:
+    except (BoardUnreachable, KeyboardInterrupt):
         raise
-    except Exception as exc:  # noqa: BLE001 - the cell fails, the run goes on
+    except BaseException as exc:  # noqa: BLE001 - the cell fails, the run goes on
         record.update(status="failed", error=_one_line(exc),
                       traceback=traceback.format_exc(limit=-6))
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -8,37 +8,86 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
+import socket
 import time
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import BenchError, UsageError
+from .fileio import append_line, write_atomic
 
 SCHEMA_VERSION = 1
 
 
 def new_run_id(suite_name: str) -> str:
-    return f"{suite_name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid() % 10000:04d}"
+    """Name, time and 6 random hex digits: two containers started in the same second (often
+    with the same PID) still get two run ids; ``RunStore.create`` never reuses a directory."""
+    return f"{suite_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, default=str))
+
+
+class RunLocked(BenchError):
+    """Another process writes to this run directory."""
+
+    exit_code = 2
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``RUN_DIR/.lock`` for as long as a process writes the run; the
+    file says who holds it. The kernel drops the lock when its holder dies (even by kill -9),
+    so a stale lock file never blocks a resume."""
+
+    def __init__(self, run_dir: Path):
+        import fcntl
+
+        self.path = Path(run_dir) / ".lock"
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self.fd, 512, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            raise RunLocked(f"{run_dir}: another bench process is writing this run ({holder}); "
+                            f"wait for it to finish or stop it first") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                  f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')}".encode(), 0)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class RunStore:
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
         self.records_path = self.run_dir / "records.jsonl"
+        self.lock: RunLock | None = None
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     @classmethod
     def create(cls, out_dir: str | Path, run_id: str, run_info: dict) -> "RunStore":
         run_dir = Path(out_dir) / run_id
         run_dir.mkdir(parents=True, exist_ok=False)
         store = cls(run_dir)
-        _write_json_atomic(run_dir / "run.json", {"schema_version": SCHEMA_VERSION,
-                                                  "run_id": run_id, **run_info})
-        store.records_path.touch()
+        store.lock = RunLock(run_dir)
+        try:
+            _write_json_atomic(run_dir / "run.json", {"schema_version": SCHEMA_VERSION,
+                                                      "run_id": run_id, **run_info})
+            store.records_path.touch()
+        except BaseException:        # no run to resume: leave no half-made directory
+            store.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         return store
 
     @classmethod
@@ -46,6 +95,7 @@ class RunStore:
         store = cls(Path(run_dir))
         if not (store.run_dir / "run.json").is_file():
             raise UsageError(f"{run_dir}: not a run directory (no run.json)")
+        store.lock = RunLock(store.run_dir)
         store._cut_torn_tail()
         return store
 
@@ -64,13 +114,8 @@ class RunStore:
                 os.fsync(f.fileno())
 
     def append(self, record: dict) -> None:
-        line = (json.dumps(record, default=str, allow_nan=True) + "\n").encode()
-        fd = os.open(self.records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_line(self.records_path,
+                    (json.dumps(record, default=str, allow_nan=True) + "\n").encode())
 
     def records(self) -> list[dict]:
         return read_records(self.records_path)
@@ -83,12 +128,8 @@ class RunStore:
             if rec.get("cell_id") in cell_ids and not rec.get("superseded"):
                 rec["superseded"] = True
                 marked += 1
-        tmp = self.records_path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(b"".join((json.dumps(r, default=str) + "\n").encode() for r in records))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.records_path)
+        write_atomic(self.records_path,
+                     b"".join((json.dumps(r, default=str) + "\n").encode() for r in records))
         return marked
 
     def update_info(self, **fields) -> None:
@@ -102,9 +143,15 @@ def load_run_info(run_dir: str | Path) -> dict:
     if not path.is_file():
         raise UsageError(f"{run_dir}: not a run directory (no run.json)")
     try:
-        return json.loads(path.read_text())
+        info = json.loads(path.read_bytes().decode())
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: corrupt run.json (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: corrupt run.json ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(info, dict):
+        raise UsageError(f"{path}: corrupt run.json (a JSON object is expected, got "
+                         f"{type(info).__name__})")
+    return info
 
 
 def current_records(records: list[dict]) -> list[dict]:
@@ -128,9 +175,13 @@ def read_records(path: str | Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line.decode())
+        except (json.JSONDecodeError, UnicodeDecodeError):
             if i == len(lines) - 1:   # torn tail from a killed writer
                 continue
             raise UsageError(f"{path}:{i + 1}: not a JSON record") from None
+        if not isinstance(record, dict):
+            raise UsageError(f"{path}:{i + 1}: not a JSON record (a JSON object is expected, "
+                             f"got {type(record).__name__})")
+        out.append(record)
     return out

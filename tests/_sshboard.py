@@ -71,6 +71,8 @@ else:
         sys.exit(1)
     if not open(args["loadEngine"], "rb").read().startswith(b"ENGINE"):
         print("[E] Error opening engine file"); sys.exit(1)
+    open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "timing.pid"),
+         "w").write(str(os.getpid()))
     time.sleep(cfg.get("run_s", 0.6))
     print(cfg["header"]); print(cfg["summary"])
     open(args["exportTimes"], "w").write(cfg["times"])
@@ -100,13 +102,14 @@ def tegrastats_lines(board: str) -> list[str]:
 
 def make_board(root: Path, *, version: str, banner: str, summary_id: str, times_id: str,
                tegra_board: str, model: str, release: str, trtexec: bool = True,
-               reboot_on_timing: str | None = None) -> dict:
+               reboot_on_timing: str | None = None, run_s: float = 0.6) -> dict:
     trt = samples("trtexec_samples.jsonl")
     times = trt[times_id]
     cfg = {"banner": banner, "flags": sorted(FLAGS[version]),
            "header": trt[summary_id].get("header_text", ""), "summary": trt[summary_id]["text"],
            "times": times["text"] + "\n" + times["tail_text"],
-           "tegrastats": tegrastats_lines(tegra_board), "reboot_on_timing": reboot_on_timing}
+           "tegrastats": tegrastats_lines(tegra_board), "reboot_on_timing": reboot_on_timing,
+           "run_s": run_s}
     (root / "bin").mkdir(parents=True)
     (root / "board.json").write_text(json.dumps(cfg))
     programs = {"tegrastats": TEGRASTATS,

@@ -265,3 +265,69 @@ def test_a_board_that_reboots_mid_run_leaves_its_cell_to_the_other(tmp_path):
     assert {r["board_label"] for r in trt} == {"tx2"}
     lost = json.loads((summary.run_dir / "run.json").read_text())["boards_lost"]
     assert list(lost) == ["orin"] and "cannot reach orin over SSH" in lost["orin"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_stops_trtexec_on_the_board_cleans_up_and_resume_completes(tmp_path):
+    import os
+    import signal
+    import time
+
+    import yaml
+    root = tmp_path / "tx2"
+    make_board(root, **TX2, run_s=300)         # a timing run that would last five minutes
+    server = SshBoard(tmp_path / "sshd-tx2", "tx2", root)
+    try:
+        suite_path = tmp_path / "suite.yaml"
+        suite_path.write_text(yaml.safe_dump({
+            "name": "jetson", "device": "cuda", "models": ["tiny_seg"],
+            "resolutions": [[32, 64], [64, 128]],
+            "backends": [{"name": "trtexec", "precision": "fp16"}],
+            "timing": {"warmup_s": 0.2, "min_iterations": 10, "max_time_s": 1.0},
+            "power": {"sampler": "auto", "interval_ms": 100, "idle_s": 0.2},
+            "plugins": [str(_fixtures.__file__)], "remote": _remote(server, root)}))
+        host_tmp = tmp_path / "host-tmp"
+        host_tmp.mkdir()
+        proc = subprocess.Popen(["python3", "-m", "benchbench", "run", str(suite_path), "--out",
+                                 str(tmp_path / "out"), "--no-progress"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, TMPDIR=str(host_tmp)))
+        pid_file, deadline = root / "timing.pid", time.time() + 120
+        while not pid_file.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert pid_file.exists(), proc.communicate()[1]
+        trtexec_pid = int(pid_file.read_text())
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=90)
+        assert proc.returncode == 143, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        run_dir = next((tmp_path / "out").iterdir())
+        assert lines[0] == (f"bench: terminated (SIGTERM) after 0 of 2 cells; finished cells "
+                            f"are kept. Resume with: bench run --resume {run_dir}")
+        time.sleep(0.5)
+        assert not _alive(trtexec_pid)                       # the board's benchmark is over
+        leftovers = subprocess.run(["pgrep", "-f", str(root / "bin")], capture_output=True,
+                                   text=True).stdout.split()
+        assert leftovers == []                               # tegrastats too
+        assert sorted(p.name for p in (root / "work").iterdir()) == ["engines"]
+        assert list(host_tmp.glob("bench-*")) == []           # no ONNX export folder left
+        assert run_dir.joinpath("records.jsonl").read_text() == ""
+        cfg = json.loads((root / "board.json").read_text())
+        (root / "board.json").write_text(json.dumps(dict(cfg, run_s=0.3)))
+        resumed = subprocess.run(["python3", "-m", "benchbench", "run", "--resume", str(run_dir),
+                                  "--no-progress"], capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        records = [json.loads(x) for x in run_dir.joinpath("records.jsonl").open()]
+        assert sorted(r["cell_id"] for r in records) == [
+            "tiny_seg@32x64/b1/trtexec-fp16/cuda", "tiny_seg@64x128/b1/trtexec-fp16/cuda"]
+        assert all(r["status"] == "ok" for r in records)
+    finally:
+        server.stop()

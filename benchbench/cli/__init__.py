@@ -8,10 +8,12 @@ import os
 import sys
 
 from ..errors import BenchError
+from ..signals import sigterm_unwinds
 from . import (analyze, baseline, check, compare, devices, export, literature, models, report,
                run, telemetry)
 from . import eval as eval_
-from ._common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, parse_size  # noqa: F401
+from ._common import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED,  # noqa: F401
+                      parse_size)
 
 COMMANDS = {"run": run, "report": report, "export": export, "eval": eval_, "analyze": analyze,
             "baseline": baseline, "check": check, "compare": compare, "models": models,
@@ -37,7 +39,8 @@ def _silence_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        code = COMMANDS[args.command].run(args)
+        with sigterm_unwinds():
+            code = COMMANDS[args.command].run(args)
         sys.stdout.flush()
         return code
     except BrokenPipeError:
@@ -48,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"bench: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:      # Ctrl-C, or SIGTERM (exit 143)
         if args.debug:
             raise
-        print("bench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
+        print(f"bench: {'terminated (SIGTERM)' if code == EXIT_TERMINATED else 'interrupted'}",
+              file=sys.stderr)
+        return code

@@ -9,6 +9,7 @@ from ..errors import UsageError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CELLS_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_BROKEN_PIPE = 141               # 128 + SIGPIPE, what `yes | head` leaves
+EXIT_TERMINATED = 143                # 128 + SIGTERM: stopped like Ctrl-C, finished cells kept
 
 
 def emit(obj) -> None:

@@ -33,10 +33,8 @@ def is_reference_cell(cell) -> bool:
             and cell.device == "cpu")
 
 
-def reference_logits(model, example: torch.Tensor, device: torch.device,
-                     is_reference: bool) -> Reference:
-    if is_reference:
-        return Reference(None, str(device))
+def eager_fp32_forward(model, example: torch.Tensor, device: torch.device):
+    """The model's own output for ``example``: eager, fp32, TF32 off on CUDA (true fp32)."""
     from .backends.base import apply_tf32, apply_tf32_state, tf32_state
 
     saved = tf32_state() if device.type == "cuda" else None
@@ -45,13 +43,27 @@ def reference_logits(model, example: torch.Tensor, device: torch.device,
             apply_tf32(False)
         model = model.eval().to(device=device, dtype=torch.float32)
         with torch.inference_mode():
-            logits = model(example.to(device)).float().cpu()
+            return model(example.to(device))
     finally:
         if saved is not None:
             apply_tf32_state(saved)
+
+
+def reference_from(output: torch.Tensor, device: torch.device, is_reference: bool) -> Reference:
+    """The reference of a cell from its eager fp32 output (``eager_fp32_forward``)."""
+    if is_reference:
+        return Reference(None, str(device))
+    logits = output.float().cpu()
     finite = torch.isfinite(logits)
     peak = float(logits[finite].abs().max()) if finite.any() else None
     return Reference(logits, str(device), peak)
+
+
+def reference_logits(model, example: torch.Tensor, device: torch.device,
+                     is_reference: bool) -> Reference:
+    if is_reference:
+        return Reference(None, str(device))
+    return reference_from(eager_fp32_forward(model, example, device), device, False)
 
 
 def compare_to_reference(ref: Reference, infer, example: torch.Tensor,

@@ -15,6 +15,7 @@ import hashlib
 import shlex
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +40,30 @@ class TrtexecExecutor:
         self.transport = transport
         self.spec = transport.spec
         self._board = None
+        self.cancelled = threading.Event()
+        self._work: str | None = None      # the cell's work directory while a cell runs
+
+    def cancel(self) -> None:
+        """Stop this board's cell now (SIGTERM / Ctrl-C of the run): end the running trtexec
+        and tegrastats on the board (the process group of the cell's shell, whose PID the
+        script wrote) and remove the cell's work directory, so that a ``--resume`` never puts
+        a second benchmark beside a leftover one."""
+        self.cancelled.set()
+        work = self._work
+        if work is None:
+            return
+        w = shlex.quote(work)
+        script = (f"P=$(cat {w}/.pid 2>/dev/null) && {{ kill -TERM -- -$P 2>/dev/null || "
+                  f"{{ pkill -TERM -P $P; kill -TERM $P; }}; }} 2>/dev/null; "
+                  + ("true" if self.spec.keep else f"rm -rf {w}"))
+        try:
+            self.transport.run(script, timeout=20, check=False)
+        except Exception:  # noqa: BLE001 - a board already gone has nothing left to stop
+            pass
+
+    def _check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise RemoteCommandFailed(f"{self.transport.label}: the run was stopped")
 
     @property
     def board(self) -> dict:
@@ -68,10 +93,14 @@ class TrtexecExecutor:
         graph_fp16 = cell.precision == "fp16" and fp16_from_graph(version)
         onnx = _export(model, cell, graph_fp16)
         work = f"{self.spec.workdir}/{_slug(cell.id)}-{int(time.time() * 1000)}"
+        self._work = work
         try:
+            self._check_cancelled()
             engine, build = self._engine(onnx, work, version, settings, board["trtexec"])
+            self._check_cancelled()
             timed = self._time(engine, work, version, settings, board, suite)
         finally:
+            self._work = None
             shutil.rmtree(onnx.path.parent, ignore_errors=True)     # the host's copy
             if not self.spec.keep:
                 self.transport.run(f"rm -rf {shlex.quote(work)}", timeout=60, check=False)
@@ -93,7 +122,8 @@ class TrtexecExecutor:
                             "build_command": shell_join(cmd)}
         self.transport.put(onnx.path, remote_onnx)
         start = time.perf_counter()
-        done = self.transport.run(f"{shell_join(cmd)} > {shlex.quote(work)}/build.log 2>&1; "
+        done = self.transport.run(f"echo $$ > {shlex.quote(work)}/.pid; "
+                                  f"{shell_join(cmd)} > {shlex.quote(work)}/build.log 2>&1; "
                                   f"rc=$?; tail -n 5 {shlex.quote(work)}/build.log; exit $rc",
                                   timeout=BUILD_TIMEOUT_S, check=False)
         seconds = time.perf_counter() - start
@@ -111,7 +141,7 @@ class TrtexecExecutor:
         interval = suite.power.interval_ms
         idle_s = suite.power.idle_s
         w = shlex.quote(work)
-        script = [f"cd {w}"]
+        script = [f"cd {w}", "echo $$ > .pid"]      # for cancel(): this shell's PID
         if teg:
             q = shlex.quote(teg)
             script += [f"{q} --interval {interval} > idle.log 2>&1 & P=$!",

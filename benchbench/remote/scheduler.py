@@ -10,11 +10,15 @@ import threading
 
 from .transport import BoardUnreachable
 
+CLEANUP_WAIT_S = 60
+
 
 def run_on_boards(cells: list, executors: list, run_one, on_record,
                   on_start=None) -> tuple[list, dict]:
     """``run_one(cell, executor) -> record`` (raises BoardUnreachable when the board is gone);
-    ``on_record(record)`` is called under a lock, in completion order. Returns the cells no
+    ``on_record(record)`` is called under a lock, in completion order. An interrupt of the
+    calling thread (Ctrl-C, SIGTERM) calls every executor's ``cancel()`` and waits for the
+    workers' clean-up before it propagates; cells stopped midway are not recorded. Returns the cells no
     board could run and, per lost board, why."""
     todo: queue.Queue = queue.Queue()
     for cell in cells:
@@ -23,8 +27,10 @@ def run_on_boards(cells: list, executors: list, run_one, on_record,
     lost: dict = {}
     state = {"remaining": len(cells)}
 
+    stop = threading.Event()
+
     def worker(executor):
-        while True:
+        while not stop.is_set():
             with lock:
                 if state["remaining"] == 0:
                     return
@@ -43,14 +49,24 @@ def run_on_boards(cells: list, executors: list, run_one, on_record,
                 todo.put(cell)            # for a board that is still there
                 return
             with lock:
+                if stop.is_set():         # stopped mid-cell: a resume runs it again
+                    return
                 state["remaining"] -= 1
                 on_record(record)
 
     threads = [threading.Thread(target=worker, args=(e,), daemon=True) for e in executors]
     for t in threads:
         t.start()
-    for t in threads:           # all done, or every board gone
-        t.join()
+    try:
+        for t in threads:           # all done, or every board gone
+            t.join()
+    except BaseException:           # Ctrl-C / SIGTERM: stop the boards' work, then unwind
+        stop.set()
+        for executor in executors:
+            executor.cancel()
+        for t in threads:           # their clean-up (work dirs, the host's ONNX copies)
+            t.join(timeout=CLEANUP_WAIT_S)
+        raise
     leftovers = []
     while not todo.empty():
         leftovers.append(todo.get_nowait())

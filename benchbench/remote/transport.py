@@ -84,7 +84,9 @@ class SshTransport:
             raise BoardUnreachable("the OpenSSH client (ssh) is not installed on this "
                                    "machine (Debian/Ubuntu: apt install openssh-client)")
         self.spec = spec
-        self._control_dir = tempfile.mkdtemp(prefix="bench-ssh-")
+        # a socket path is limited to 108 bytes: /tmp, not a long $TMPDIR
+        self._control_dir = tempfile.mkdtemp(prefix="bench-ssh-",
+                                             dir="/tmp" if os.path.isdir("/tmp") else None)
         self.label = spec.label
 
     def _options(self) -> list[str]:
@@ -165,7 +167,7 @@ class LocalTransport:
             stdin: str | None = None) -> subprocess.CompletedProcess:
         try:
             done = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
-                                  timeout=timeout, input=stdin)
+                                  timeout=timeout, input=stdin, start_new_session=True)
         except subprocess.TimeoutExpired:
             raise RemoteCommandFailed(f"`{command[:80]}` did not finish within "
                                       f"{timeout:.0f} s") from None

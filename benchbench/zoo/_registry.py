@@ -54,6 +54,7 @@ class ModelCard:
     defaults: dict = field(default_factory=dict)
     preprocess: str = "imagenet_rgb"  # a key of zoo._preprocess.PREPROCESSING
     arg_choices: dict = field(default_factory=dict)   # argument -> the values it may take
+    logits_stride: int = 1           # logits are N x classes x H/s x W/s (1: input resolution)
 
     @property
     def user_args(self) -> dict:
@@ -102,6 +103,7 @@ class ModelCard:
             "official_params": self.official_params, "notes": self.notes,
             "defaults": dict(self.defaults), "preprocess": self.preprocess,
             "arg_choices": {k: list(v) for k, v in self.arg_choices.items()},
+            "logits_stride": self.logits_stride,
             "reported": [r.__dict__ for r in self.reported],
         }
 
@@ -117,12 +119,15 @@ _SET_BY_HARNESS = ("num_classes", "input_size")
 def register_model(*, family: str, paper: str, size_divisor: int = 16, output_stride: int = 32,
                    builds_per_size: bool = False, official_params: int | None = None,
                    reported: tuple[Reported, ...] = (), notes: str = "",
-                   preprocess: str | None = None, arg_choices: dict | None = None):
+                   preprocess: str | None = None, arg_choices: dict | None = None,
+                   logits_stride: int = 1):
     """Register the decorated builder under its function name (with the prefix of the plugin
     being imported, if any). A duplicate name raises.
 
     ``preprocess`` names the input transform of the authors' evaluation code
-    (``zoo._preprocess``); by default the family's."""
+    (``zoo._preprocess``); by default the family's. ``logits_stride``: the model returns
+    logits at 1/s of the input size (1, the zoo's models: at the input size); every cell's
+    first forward is checked against it (``measure.contract``)."""
     preprocess = preprocess or default_preprocess(family)
     if preprocess not in PREPROCESSING:
         raise ValueError(f"unknown preprocess {preprocess!r}; known: {', '.join(PREPROCESSING)}")
@@ -136,7 +141,7 @@ def register_model(*, family: str, paper: str, size_divisor: int = 16, output_st
                     if p.default is not inspect.Parameter.empty}
         _MODELS[name] = ModelCard(name, family, paper, fn, size_divisor, output_stride, builds_per_size,
                                   official_params, tuple(reported), notes, defaults, preprocess,
-                                  dict(arg_choices or {}))
+                                  dict(arg_choices or {}), logits_stride)
         return fn
 
     return wrap
