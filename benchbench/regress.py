@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
+from .fileio import WriteFailed, write_atomic
 from .store import current_records, load_run_info, read_records
 
 BASELINE_SCHEMA = "benchbench-baseline/1"
@@ -106,14 +107,22 @@ def device_dir(records: list[dict], info: dict) -> str:
 
 
 def default_baseline_path(baseline: dict, root="results/baselines", name=None) -> Path:
-    return Path(root) / baseline["device_dir"] / f"{name or baseline['suite']}.json"
+    """Under ``root`` whatever the suite or device is called: both are slugged."""
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise UsageError(f"--name {name!r}: a baseline name is letters, digits, '.', '_' and "
+                         f"'-' (no path)")
+    return Path(root) / _slug(baseline["device_dir"]) / \
+        f"{name or _slug(baseline['suite'])}.json"
 
 
 def save_baseline(run_dir, name: str | None = None, root="results/baselines") -> Path:
     baseline = baseline_from_run(run_dir)
     path = default_baseline_path(baseline, root, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(baseline, indent=1, default=str))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteFailed(path, exc) from None
+    write_atomic(path, json.dumps(baseline, indent=1, default=str))
     return path
 
 
@@ -124,12 +133,41 @@ def load_baseline(source: str | Path) -> dict:
     if not path.is_file():
         raise UsageError(f"--baseline {source}: no such run directory or baseline file")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode())
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a baseline file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not a baseline file ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA:
         raise UsageError(f"{path}: not a benchbench baseline (schema {BASELINE_SCHEMA})")
+    _check_baseline_cells(path, data.get("cells"))
     return data
+
+
+_POSITIVE = ("latency_ms_p50", "latency_ms_mean", "fps", "latency_rel_p50")
+
+
+def _check_baseline_cells(path: Path, cells) -> None:
+    """A baseline's ``cells``: a mapping of cell id to a mapping whose timings, where given,
+    are positive finite numbers (a ratio against 0 or NaN means nothing)."""
+    if not isinstance(cells, dict):
+        raise UsageError(f"{path}: cells: must be a mapping of cell id to cell, got "
+                         f"{type(cells).__name__ if cells is not None else 'nothing'}")
+    for cell_id, cell in cells.items():
+        if not isinstance(cell, dict):
+            raise UsageError(f"{path}: cells.{cell_id}: must be a mapping, got "
+                             f"{type(cell).__name__}")
+        values = [(key, cell.get(key)) for key in _POSITIVE] + [
+            (f"repeats[{i}].{key}", rep.get(key)) for i, rep in enumerate(cell.get("repeats") or [])
+            if isinstance(rep, dict) for key in _POSITIVE] + [
+            (f"samples_ms[{i}]", v) for i, v in enumerate(cell.get("samples_ms") or [])]
+        for key, value in values:
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value) or value <= 0:
+                raise UsageError(f"{path}: cells.{cell_id}.{key}: must be a positive finite "
+                                 f"number, got {value!r}")
 
 
 # --- statistics ----------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ class RunStore:
     @classmethod
     def create(cls, out_dir: str | Path, run_id: str, run_info: dict) -> "RunStore":
         run_dir = Path(out_dir) / run_id
+        if run_dir.resolve().parent != Path(out_dir).resolve():
+            raise UsageError(f"run id {run_id!r}: would write outside {out_dir}")
         run_dir.mkdir(parents=True, exist_ok=False)
         store = cls(run_dir)
         store.lock = RunLock(run_dir)

@@ -16,12 +16,15 @@ import yaml
 
 from .accuracy import EVAL_AT, NUM_CLASSES, DatasetError, EvalConfig, open_dataset
 from .errors import SuiteError, UnknownModel, UsageError
+from .limits import (MAX_BATCH, MAX_SCALE, MAX_SECONDS, MAX_SIDE, MAX_SUITE_BYTES,
+                     MAX_SUITE_NODES, finite_number)
 from .measure.backends import BACKENDS, PRECISIONS, BackendSpec, create_backend
 from .measure.engine import PROTOCOLS, TimingConfig
 from .devices import load_profiles
 from .zoo import list_models, model_card
 
 DEVICES = ("cpu", "cuda", "auto")
+SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SAMPLERS = ("none", "auto", "nvml", "tegrastats", "rapl")
 
 
@@ -39,6 +42,12 @@ GRIDS = {
     "cityscapes-half": ((512, 1024),),
     "camvid": ((720, 960),),
 }
+
+# the largest value of each non-negative timing field (the rest are integers or flags)
+TIMING_MAXIMA = {"target_ci_rel": 1.0, "warmup_s": MAX_SECONDS, "max_time_s": MAX_SECONDS,
+                 "iterations": 10_000_000, "min_iterations": 10_000_000,
+                 "max_iterations": 10_000_000, "keep_samples": 10_000_000, "repeats": 1000,
+                 "threads": 4096, "warmup": 10_000_000}
 
 TOP_KEYS = ("name", "description", "target", "device", "models", "num_classes", "resolutions",
             "batch_sizes", "backends", "timing", "power", "accuracy", "plugins",
@@ -140,6 +149,47 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+class _TooLarge(Exception):
+    pass
+
+
+def _load_yaml(text: str):
+    """PyYAML composes aliases as shared nodes and expands them only when it constructs the
+    Python objects: count the expanded size on the node graph first, then construct."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_nodes(node, {}, set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_nodes(node, sizes: dict, open_nodes: set) -> int:
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise _TooLarge("a recursive alias")
+    open_nodes.add(key)
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    total = 1
+    for child in children:
+        total += _expanded_nodes(child, sizes, open_nodes)
+        if total > MAX_SUITE_NODES:
+            raise _TooLarge(f"at line {node.start_mark.line + 1}")
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
 def load_suite(path: str | Path) -> Suite:
     path = str(path)
     p = Path(path)
@@ -147,8 +197,14 @@ def load_suite(path: str | Path) -> Suite:
         raise SuiteError(path, "", "no such file")
     if p.is_dir():
         raise SuiteError(path, "", "is a directory, not a suite file")
+    if p.stat().st_size > MAX_SUITE_BYTES:
+        raise SuiteError(path, "", f"{p.stat().st_size:,} bytes: a suite file is at most "
+                         f"{MAX_SUITE_BYTES:,} bytes")
     try:
-        raw = yaml.load(p.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        raw = _load_yaml(p.read_text())
+    except _TooLarge as exc:
+        raise SuiteError(path, "", f"expands to more than {MAX_SUITE_NODES:,} YAML nodes "
+                         f"({exc}): refused (an alias bomb?)") from None
     except _DuplicateKey as exc:
         raise SuiteError(path, exc.key, f"appears twice in one mapping (lines {exc.first} and "
                          f"{exc.second}); YAML would silently keep the last") from None
@@ -178,7 +234,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
     num_classes = v.positive_int(raw.get("num_classes", 19), "num_classes")
     accuracy = v.accuracy(raw["accuracy"], models, num_classes) if raw.get("accuracy") else None
     timing = v.timing(raw.get("timing", {}))
-    batch_sizes = tuple(v.positive_int(b, f"batch_sizes[{i}]") for i, b in
+    batch_sizes = tuple(v.positive_int(b, f"batch_sizes[{i}]", MAX_BATCH) for i, b in
                         enumerate(v.nonempty_list(raw.get("batch_sizes", [1]), "batch_sizes")))
     if timing.reference not in (None, "builtin"):
         keys = [f"{m.label}@{h}x{w}/b{b}/{be.label}" for m in models
@@ -189,7 +245,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
             v.fail("timing.reference", f"{timing.reference!r} is neither 'builtin' nor a cell of "
                    f"this suite (e.g. {keys[0]!r})")
     return Suite(
-        name=v.string(raw["name"], "name"),
+        name=v.slug(raw["name"], "name"),
         path=path,
         raw=raw,
         description=v.string(raw.get("description", ""), "description", allow_empty=True),
@@ -246,22 +302,36 @@ class _Validator:
             self.fail(field, f"must be a non-empty string, got {_kind(value)}")
         return value
 
+    def slug(self, value, field: str) -> str:
+        """A name used in paths (run ids, baseline files): no separators, no '..'."""
+        value = self.string(value, field)
+        if not SLUG.fullmatch(value):
+            self.fail(field, f"{value!r}: must be 1-64 letters, digits, '.', '_' or '-', "
+                      f"starting with a letter or digit (it names files and folders)")
+        return value
+
     def choice(self, value, allowed, field: str) -> str:
         if value not in allowed:
             self.fail(field, f"{value!r} is not one of: {', '.join(allowed)}",
                       _suggest(value, allowed))
         return value
 
-    def positive_int(self, value, field: str) -> int:
+    def positive_int(self, value, field: str, maximum: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             self.fail(field, f"must be a positive integer, got {value!r}")
+        if maximum is not None and value > maximum:
+            self.fail(field, f"must be at most {maximum:,}, got {value:,}")
         return value
 
-    def non_negative(self, value, field: str, integer: bool = False):
+    def non_negative(self, value, field: str, integer: bool = False,
+                     maximum: float | None = None):
         kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
-            what = "integer" if integer else "number"
+        if isinstance(value, bool) or not isinstance(value, kinds) or not finite_number(value) \
+                or value < 0:
+            what = "integer" if integer else "finite number"
             self.fail(field, f"must be a non-negative {what}, got {value!r}")
+        if maximum is not None and value > maximum:
+            self.fail(field, f"must be at most {maximum:g}, got {value!r}")
         return value
 
     def nonempty_list(self, value, field: str) -> list:
@@ -327,7 +397,8 @@ class _Validator:
         if not isinstance(value, list) or len(value) != 2:
             self.fail(field, f"a size is [H, W] or 'HxW', got {value!r}")
         h, w = value
-        return (self.positive_int(h, field + "[0]"), self.positive_int(w, field + "[1]"))
+        return (self.positive_int(h, field + "[0]", MAX_SIDE),
+                self.positive_int(w, field + "[1]", MAX_SIDE))
 
     def backends(self, value, device: str) -> tuple[BackendSpec, ...]:
         specs = []
@@ -371,7 +442,7 @@ class _Validator:
             if key == "protocol":
                 out[key] = self.choice(given, PROTOCOLS, field)
             elif key == "threads":
-                out[key] = None if given is None else self.positive_int(given, field)
+                out[key] = None if given is None else self.positive_int(given, field, 4096)
             elif isinstance(default, bool):
                 if not isinstance(given, bool):
                     self.fail(field, f"must be true or false, got {given!r}")
@@ -387,11 +458,12 @@ class _Validator:
                 out[key] = given
             elif key in ("iterations", "min_iterations", "max_iterations", "keep_samples",
                          "repeats"):
-                out[key] = self.positive_int(given, field)
+                out[key] = self.positive_int(given, field, TIMING_MAXIMA[key])
             elif key == "warmup":
-                out[key] = self.non_negative(given, field, integer=True)
+                out[key] = self.non_negative(given, field, integer=True,
+                                             maximum=TIMING_MAXIMA[key])
             else:
-                out[key] = self.non_negative(given, field)
+                out[key] = self.non_negative(given, field, maximum=TIMING_MAXIMA.get(key))
                 if key in ("max_time_s", "target_ci_rel") and given == 0:
                     self.fail(field, "must be greater than 0")
         cfg = TimingConfig(**out)
@@ -407,13 +479,16 @@ class _Validator:
         self.keys(value, ("sampler", "interval_ms", "idle_s", "duration_s", "cooldown_s"),
                   "power")
         for key in ("idle_s", "duration_s"):
-            if key in value and (self.non_negative(value[key], f"power.{key}") == 0):
+            if key in value and (self.non_negative(value[key], f"power.{key}",
+                                                   maximum=MAX_SECONDS) == 0):
                 self.fail(f"power.{key}", "must be greater than 0")
         return PowerConfig(
             sampler=self.choice(value.get("sampler", "none"), SAMPLERS, "power.sampler"),
-            interval_ms=self.positive_int(value.get("interval_ms", 100), "power.interval_ms"),
+            interval_ms=self.positive_int(value.get("interval_ms", 100), "power.interval_ms",
+                                          60_000),
             idle_s=value.get("idle_s", 1.0), duration_s=value.get("duration_s", 2.0),
-            cooldown_s=self.non_negative(value.get("cooldown_s", 0.0), "power.cooldown_s"))
+            cooldown_s=self.non_negative(value.get("cooldown_s", 0.0), "power.cooldown_s",
+                                         maximum=MAX_SECONDS))
 
     def remote(self, value, backends, timing) -> tuple:
         """``remote:`` one board or a list of boards (ssh://user@host:port, user@host, an
@@ -450,7 +525,7 @@ class _Validator:
         if not isinstance(enabled, bool):
             self.fail("equivalence.enabled", f"must be true or false, got {enabled!r}")
         share = value.get("min_argmax_agreement", 0.995)
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        if not finite_number(share) or not 0 < share <= 1:
             self.fail("equivalence.min_argmax_agreement",
                       f"must be a share in (0, 1], e.g. 0.995, got {share!r}")
         return EquivalenceConfig(enabled, float(share))
@@ -477,8 +552,9 @@ class _Validator:
             self.positive_int(limit, "accuracy.limit")
         scales = value.get("scales", [1.0])
         for i, scale in enumerate(self.nonempty_list(scales, "accuracy.scales")):
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
-                self.fail(f"accuracy.scales[{i}]", f"must be a positive number, got {scale!r}")
+            if not finite_number(scale) or not 0 < scale <= MAX_SCALE:
+                self.fail(f"accuracy.scales[{i}]", f"must be a positive finite number up to "
+                          f"{MAX_SCALE:g}, got {scale!r}")
         flip = value.get("flip", False)
         if not isinstance(flip, bool):
             self.fail("accuracy.flip", f"must be true or false, got {flip!r}")

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..zoo._preprocess import Preprocess
-from .datasets import Dataset, Sample
+from .datasets import Dataset, DatasetError, Sample
 from .metrics import ConfusionMatrix
 
 EVAL_AT = ("full", "input")
@@ -146,7 +146,13 @@ def evaluate(predict: Predict, dataset: Dataset, size: tuple[int, int], preproce
     for start in range(0, len(samples), batch):
         group = samples[start:start + batch]
         labels = [dataset.read_label(s) for s in group]
-        frames = [preprocess_image(dataset.read_image(s), size, preprocess) for s in group]
+        images = [dataset.read_image(s) for s in group]
+        for sample, image, label in zip(group, images, labels):
+            if image.size != (label.shape[1], label.shape[0]):     # cityscapesscripts refuses
+                raise DatasetError(f"{sample.label} is {label.shape[1]}x{label.shape[0]} (WxH) "
+                                   f"but its image {sample.image} is {image.size[0]}x"
+                                   f"{image.size[1]}: a label must have its image's size")
+        frames = [preprocess_image(image, size, preprocess) for image in images]
         frames += [frames[-1]] * (batch - len(frames))   # static-batch backends: pad, drop later
         full = [tuple(lbl.shape) for lbl in labels]
         targets = full if cfg.eval_at == "full" else [tuple(size)] * len(group)

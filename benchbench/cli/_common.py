@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import UsageError
+from ..limits import MAX_SIDE
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CELLS_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_BROKEN_PIPE = 141               # 128 + SIGPIPE, what `yes | head` leaves
@@ -20,6 +21,8 @@ def parse_size(text: str) -> tuple[int, int]:
     parts = text.lower().split("x")
     if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise UsageError(f"--size {text!r}: expected HxW with positive integers, e.g. 1024x2048")
+    if max(int(p) for p in parts) > MAX_SIDE:
+        raise UsageError(f"--size {text!r}: each side must be at most {MAX_SIDE} px")
     return int(parts[0]), int(parts[1])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import UsageError
+from ..fileio import write_atomic
 from ._common import EXIT_OK, emit, writable_file
 
 EXIT_REGRESSED = 1
@@ -53,7 +54,7 @@ def run(args) -> int:
     result = check(args.run, args.baseline, args.metric, threshold, args.alpha,
                    args.allow_env_change)
     for path, fn in outputs:
-        path.write_text(fn(result))
+        write_atomic(path, fn(result))
     if args.json:
         emit(result.as_dict())
     else:

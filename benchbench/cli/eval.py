@@ -1,9 +1,11 @@
 """``bench eval MODEL``: mIoU of one model on a dataset split."""
 from __future__ import annotations
 
+import math
 import sys
 
 from ..errors import UsageError
+from ..limits import MAX_SCALE
 from ._common import (EXIT_OK, add_plugin_flag, emit, load_cli_plugins, parse_model_args,
                       parse_size)
 
@@ -40,8 +42,9 @@ def _parse_scales(text: str | None) -> tuple[float, ...]:
         scales = tuple(float(v) for v in text.split(","))
     except ValueError:
         raise UsageError(f"--scales {text!r}: expected numbers separated by commas") from None
-    if not all(s > 0 for s in scales):
-        raise UsageError(f"--scales {text!r}: scales must be positive")
+    if not all(math.isfinite(s) and 0 < s <= MAX_SCALE for s in scales):
+        raise UsageError(f"--scales {text!r}: scales must be positive finite numbers up to "
+                         f"{MAX_SCALE:g}")
     return scales
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import UsageError
+from ..fileio import write_atomic
 from ._common import EXIT_OK, writable_file
 
 FORMATS = ("csv", "parquet", "json")
@@ -31,13 +32,16 @@ def run(args) -> int:
     elif args.format == "json":
         text = table.to_json(orient="records", indent=2)
     else:
-        table.to_parquet(target, index=False)
+        import io
+        buf = io.BytesIO()
+        table.to_parquet(buf, index=False)
+        write_atomic(target, buf.getvalue())
         print(target)
         return EXIT_OK
     if target is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        target.write_text(text)
+        write_atomic(target, text)
         print(target)
     return EXIT_OK
 

@@ -61,7 +61,7 @@ def parse_remote(value) -> RemoteSpec:
         if not match:
             raise ValueError(f"{value!r} is not ssh://user@host:port, user@host or a host alias")
         user, host, port = match.groups()
-        return RemoteSpec(host=host, user=user, port=int(port) if port else None)
+        return _checked(RemoteSpec(host=host, user=user, port=int(port) if port else None))
     if isinstance(value, dict):
         allowed = set(RemoteSpec.__dataclass_fields__)
         unknown = sorted(set(value) - allowed)
@@ -70,10 +70,46 @@ def parse_remote(value) -> RemoteSpec:
         if not isinstance(value.get("host"), str) or not value["host"]:
             raise ValueError("needs a 'host'")
         spec = dict(value)
+        for key, kind in _FIELD_TYPES.items():
+            if key in spec and spec[key] is not None and not _is(spec[key], kind):
+                raise ValueError(f"{key}: must be {_KIND_TEXT[kind]}, got {spec[key]!r}")
         if "options" in spec:
-            spec["options"] = tuple(spec["options"])
-        return RemoteSpec(**spec)
+            options = spec["options"]
+            if not isinstance(options, list) or not all(
+                    isinstance(o, str) and _SSH_OPTION.fullmatch(o) for o in options):
+                raise ValueError(f"options: must be a list of ssh options 'Key=Value', e.g. "
+                                 f"['ServerAliveInterval=10'], got {options!r}")
+            spec["options"] = tuple(options)
+        return _checked(RemoteSpec(**spec))
     raise ValueError(f"a remote is a string or a mapping, got {type(value).__name__}")
+
+
+_FIELD_TYPES = {"host": str, "user": str, "port": int, "workdir": str, "keep": bool,
+                "trtexec": str, "sysroot": str, "ssh_config": str, "connect_timeout_s": int}
+_KIND_TEXT = {str: "a string", int: "an integer", bool: "true or false"}
+_SSH_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9]*=\S.*")
+
+
+def _is(value, kind) -> bool:
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+def _checked(spec: RemoteSpec) -> RemoteSpec:
+    """What reaches ``ssh``'s command line: a host or user beginning with '-' would be read as
+    an option (``-oProxyCommand=...``), so neither may; a port is 1-65535."""
+    for key in ("host", "user"):
+        value = getattr(spec, key)
+        if value is not None and (not value or value.startswith("-") or
+                                  any(c.isspace() for c in value)):
+            raise ValueError(f"{key}: {value!r} is not a {key} name (it may not be empty, begin "
+                             f"with '-' or hold spaces)")
+    if spec.port is not None and not 0 < spec.port < 65536:
+        raise ValueError(f"port: must be 1-65535, got {spec.port}")
+    if not 0 < spec.connect_timeout_s <= 3600:
+        raise ValueError(f"connect_timeout_s: must be 1-3600, got {spec.connect_timeout_s}")
+    if not spec.workdir.startswith("/"):
+        raise ValueError(f"workdir: must be an absolute path on the board, got {spec.workdir!r}")
+    return spec
 
 
 class SshTransport:
@@ -106,7 +142,7 @@ class SshTransport:
     def run(self, command: str, timeout: float | None = None, check: bool = True,
             stdin: str | None = None) -> subprocess.CompletedProcess:
         port = ["-p", str(self.spec.port)] if self.spec.port else []
-        argv = ["ssh", *self._options(), *port, self.spec.host, command]
+        argv = ["ssh", *self._options(), *port, "--", self.spec.host, command]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                                   input=stdin)
@@ -126,7 +162,7 @@ class SshTransport:
         there (no sftp subsystem, which scp uses by default since OpenSSH 9)."""
         port = ["-p", str(self.spec.port)] if self.spec.port else []
         target = shlex.quote(remote)
-        argv = ["ssh", *self._options(), *port, self.spec.host,
+        argv = ["ssh", *self._options(), *port, "--", self.spec.host,
                 f"cat > {target}.part && mv {target}.part {target}"]
         with open(local, "rb") as source:
             done = subprocess.run(argv, stdin=source, capture_output=True)
@@ -143,7 +179,7 @@ class SshTransport:
                                   f"failed: {message}")
 
     def close(self) -> None:
-        subprocess.run(["ssh", *self._options(), "-O", "exit", self.spec.host],
+        subprocess.run(["ssh", *self._options(), "-O", "exit", "--", self.spec.host],
                        capture_output=True, text=True)
         shutil.rmtree(self._control_dir, ignore_errors=True)
 

@@ -83,5 +83,6 @@ def render_comparison(run_a, run_b, output, metric="latency_ms_p50", threshold=0
     html = env.get_template("compare.html.j2").render(
         a=base, b=cur, result=result, headline=headline(result), figures=figs)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(html)
+    from ..fileio import write_atomic
+    write_atomic(output, html)
     return output

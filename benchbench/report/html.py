@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from ..fileio import write_atomic
 from . import figures
 from .tables import (CELL_COLUMNS, backend_table, cells_summary, equivalence_text, comparison_table, complexity_table,
                      load_runs, per_class_table, precision_table)
@@ -67,10 +68,10 @@ def _save(fig, stem: Path) -> dict:
     svg_buf = io.StringIO()
     fig.savefig(svg_buf, format="svg", bbox_inches="tight")
     svg = _svg_with_titles(svg_buf.getvalue(), titles)
-    stem.with_suffix(".svg").write_text(svg)
+    write_atomic(stem.with_suffix(".svg"), svg)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    stem.with_suffix(".png").write_bytes(buf.getvalue())
+    write_atomic(stem.with_suffix(".png"), buf.getvalue())
     plt.close(fig)
     inline = svg[svg.index("<svg"):] if titles else None
     return {"png": base64.b64encode(buf.getvalue()).decode(), "svg": inline}
@@ -132,5 +133,5 @@ def render(run_dirs, output: str | Path) -> Path:
         protocols=sorted({str(p) for p in frame.get("protocol_name", pd.Series()).dropna()}),
         estimates=bool(len(frame) and frame.get("fps_norm_estimate", pd.Series()).fillna(False).any()))
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(html)
+    write_atomic(output, html)
     return output
