@@ -18,15 +18,15 @@ def run_on_boards(cells: list, executors: list, run_one, on_record,
     """``run_one(cell, executor) -> record`` (raises BoardUnreachable when the board is gone);
     ``on_record(record)`` is called under a lock, in completion order. An interrupt of the
     calling thread (Ctrl-C, SIGTERM) calls every executor's ``cancel()`` and waits for the
-    workers' clean-up before it propagates; cells stopped midway are not recorded. Returns the cells no
-    board could run and, per lost board, why."""
+    workers' clean-up before it propagates; cells stopped midway are not recorded. An
+    ``on_record`` that raises (a full disk) stops every board the same way and is re-raised.
+    Returns the cells no board could run and, per lost board, why."""
     todo: queue.Queue = queue.Queue()
     for cell in cells:
         todo.put(cell)
     lock = threading.Lock()
     lost: dict = {}
     state = {"remaining": len(cells)}
-
     stop = threading.Event()
 
     def worker(executor):
@@ -52,7 +52,16 @@ def run_on_boards(cells: list, executors: list, run_one, on_record,
                 if stop.is_set():         # stopped mid-cell: a resume runs it again
                     return
                 state["remaining"] -= 1
-                on_record(record)
+                try:
+                    on_record(record)
+                    continue
+                except BaseException as exc:  # noqa: BLE001 - a full disk: the caller's to say
+                    state["error"] = exc
+                    stop.set()
+            for other in executors:       # the run stops: so does every board's cell
+                if other is not executor:
+                    other.cancel()
+            return
 
     threads = [threading.Thread(target=worker, args=(e,), daemon=True) for e in executors]
     for t in threads:
@@ -67,6 +76,8 @@ def run_on_boards(cells: list, executors: list, run_one, on_record,
         for t in threads:           # their clean-up (work dirs, the host's ONNX copies)
             t.join(timeout=CLEANUP_WAIT_S)
         raise
+    if "error" in state:            # recording a result failed (disk full): the run stops
+        raise state["error"]
     leftovers = []
     while not todo.empty():
         leftovers.append(todo.get_nowait())
