@@ -456,3 +456,37 @@ def test_ssh_gets_the_destination_after_double_dash():
         assert argv[-3:] == ["--", "board", "true"]
     finally:
         transport.close()
+
+
+def test_a_record_that_cannot_be_written_stops_every_board():
+    """The scheduler's ``on_record`` raising (a full disk) stops the other boards' cells and
+    reaches the caller, instead of dying in a worker thread and leaving the run hanging."""
+    import threading
+
+    from benchbench.fileio import WriteFailed
+    from benchbench.remote.scheduler import run_on_boards
+
+    class Board:                  # a stand-in for a board: the hardware is absent here
+        def __init__(self, name):
+            self.transport = type("T", (), {"label": name})()
+            self.cancelled = threading.Event()
+
+        def cancel(self):
+            self.cancelled.set()
+
+        def run(self, cell):
+            if cell == 0:
+                return {"cell_id": cell}
+            self.cancelled.wait(30)            # a long cell, until it is cancelled
+            return {"cell_id": cell}
+
+    boards = [Board("a"), Board("b")]
+
+    def on_record(record):
+        raise WriteFailed("/full/records.jsonl", OSError(28, "No space left on device"))
+
+    start = time.perf_counter()
+    with pytest.raises(WriteFailed):
+        run_on_boards([0, 1, 2], boards, lambda cell, board: board.run(cell), on_record)
+    assert time.perf_counter() - start < 10
+    assert any(b.cancelled.is_set() for b in boards)
