@@ -2,6 +2,7 @@
 import json
 import statistics
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -267,10 +268,17 @@ def test_a_board_that_reboots_mid_run_leaves_its_cell_to_the_other(tmp_path):
     assert list(lost) == ["orin"] and "cannot reach orin over SSH" in lost["orin"]
 
 
+def _cmdline(proc) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _alive(pid: int) -> bool:
     try:
         state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except OSError:
         return False
     return state != "Z"
 
@@ -314,8 +322,8 @@ def test_sigterm_stops_trtexec_on_the_board_cleans_up_and_resume_completes(tmp_p
                             f"are kept. Resume with: bench run --resume {run_dir}")
         time.sleep(0.5)
         assert not _alive(trtexec_pid)                       # the board's benchmark is over
-        leftovers = subprocess.run(["pgrep", "-f", str(root / "bin")], capture_output=True,
-                                   text=True).stdout.split()
+        leftovers = [p for p in Path("/proc").glob("[0-9]*") if _alive(int(p.name)) and
+                     str(root / "bin").encode() in _cmdline(p)]
         assert leftovers == []                               # tegrastats too
         assert sorted(p.name for p in (root / "work").iterdir()) == ["engines"]
         assert list(host_tmp.glob("bench-*")) == []           # no ONNX export folder left
