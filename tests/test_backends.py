@@ -181,3 +181,35 @@ def test_same_backend_twice_with_different_options_are_two_cells():
     ids = [c.id for c in expand(suite)]
     assert ids == ["tiny_seg@32x64/b1/compile-fp32/cpu",
                    "tiny_seg@32x64/b1/compile[mode=max-autotune]-fp32/cpu"]
+
+
+def test_a_compile_sweep_compiles_every_cell_and_never_reports_eager_as_compile(tmp_path,
+                                                                                 monkeypatch):
+    """Dynamo caches per code object, shared by every instance of a model class: past
+    ``recompile_limit`` sizes it runs eager silently (8 by default; 1 here, to show it with
+    three sizes). Every cell starts from a fresh Dynamo, and a cell whose compile produced no
+    graph fails instead of being timed as eager under a compile label."""
+    import torch._dynamo.config
+
+    from benchbench.measure.backends.compiled import CompileBackend
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    sizes = [[32, 64], [64, 128], [96, 192]]
+
+    def sweep(name):
+        suite = suite_from_dict({"name": name, "device": "cpu", "models": ["tiny_seg"],
+                                 "resolutions": sizes, "backends": ["compile"],
+                                 "timing": FAST, "equivalence": False},
+                                str(tmp_path / "suite.yaml"))
+        summary = benchbench.run_suite(suite, out_dir=tmp_path, progress=False)
+        return [json.loads(line) for line in (summary.run_dir / "records.jsonl").open()]
+
+    records = sweep("fresh")
+    assert [r["status"] for r in records] == ["ok"] * 3
+    assert all(r["backend_info"]["graphs_compiled"] >= 1 for r in records)
+    torch._dynamo.reset()
+    monkeypatch.setattr(CompileBackend, "_live", 1)   # as if a compiled model were still live:
+    stale = sweep("stale")                            # no reset, the shared cache fills up
+    assert stale[0]["status"] == "ok"
+    assert [r["status"] for r in stale[1:]] == ["failed", "failed"]
+    assert "compiled no graph for this cell (Dynamo fell back to eager)" in stale[1]["error"]

@@ -29,6 +29,7 @@ def compiled_graphs() -> int | None:
 
 class CompileBackend(EagerBackend):
     name = "compile"
+    _live = 0                        # prepared, not yet closed, in this process
     OPTIONS = {
         "mode": Option("default", MODES),
         "fullgraph": Option(False, (False, True), help="fail instead of splitting the graph"),
@@ -48,6 +49,13 @@ class CompileBackend(EagerBackend):
                 precision: str, include_transfer: bool) -> None:
         super().prepare(model, example, device, precision, include_transfer)
         self.eager_model = self.model
+        if not CompileBackend._live:
+            # Dynamo caches per code object, shared by every instance of a model class: after
+            # recompile_limit (8) sizes of one model it silently runs eager. Each cell starts
+            # from a fresh Dynamo (unless another compiled model, a paired reference, is live).
+            torch._dynamo.reset()
+        CompileBackend._live += 1
+        self._counted_live = True
         self.model = torch.compile(self.eager_model, mode=self.mode, fullgraph=self.fullgraph,
                                    dynamic=False)
         graphs0 = compiled_graphs()
@@ -64,6 +72,9 @@ class CompileBackend(EagerBackend):
         graphs1 = compiled_graphs()
         self.graphs_compiled = None if graphs0 is None else graphs1 - graphs0
         self.recompiles_during_timing = None
+        if self.graphs_compiled == 0:
+            raise RuntimeError("torch.compile compiled no graph for this cell (Dynamo fell back "
+                               "to eager); it would be timed as eager under a compile label")
 
     def timed_start(self) -> None:
         self._graphs_before_timing = compiled_graphs()
@@ -74,6 +85,9 @@ class CompileBackend(EagerBackend):
             self.recompiles_during_timing = after - self._graphs_before_timing
 
     def close(self) -> None:
+        if getattr(self, "_counted_live", False):
+            CompileBackend._live -= 1
+            self._counted_live = False
         self.eager_model = None
         super().close()
 
