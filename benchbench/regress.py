@@ -33,6 +33,7 @@ from pathlib import Path
 
 from .errors import UsageError
 from .fileio import WriteFailed, write_atomic
+from .limits import SLUG, finite_number
 from .store import current_records, load_run_info, read_records
 
 BASELINE_SCHEMA = "benchbench-baseline/1"
@@ -107,12 +108,17 @@ def device_dir(records: list[dict], info: dict) -> str:
 
 
 def default_baseline_path(baseline: dict, root="results/baselines", name=None) -> Path:
-    """Under ``root`` whatever the suite or device is called: both are slugged."""
-    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise UsageError(f"--name {name!r}: a baseline name is letters, digits, '.', '_' and "
-                         f"'-' (no path)")
-    return Path(root) / _slug(baseline["device_dir"]) / \
-        f"{name or _slug(baseline['suite'])}.json"
+    """Under ``root`` whatever the run's suite or device is called (an older run's name that
+    is not a file-name slug is slugged)."""
+    if name is not None and not SLUG.fullmatch(name):
+        raise UsageError(f"--name {name!r}: a baseline name is 1-64 letters, digits, '.', '_' "
+                         f"and '-' (no path)")
+    return Path(root) / _safe_name(baseline["device_dir"]) / \
+        f"{name or _safe_name(baseline['suite'])}.json"
+
+
+def _safe_name(text) -> str:
+    return text if isinstance(text, str) and SLUG.fullmatch(text) else _slug(text)
 
 
 def save_baseline(run_dir, name: str | None = None, root="results/baselines") -> Path:
@@ -157,17 +163,23 @@ def _check_baseline_cells(path: Path, cells) -> None:
         if not isinstance(cell, dict):
             raise UsageError(f"{path}: cells.{cell_id}: must be a mapping, got "
                              f"{type(cell).__name__}")
-        values = [(key, cell.get(key)) for key in _POSITIVE] + [
-            (f"repeats[{i}].{key}", rep.get(key)) for i, rep in enumerate(cell.get("repeats") or [])
-            if isinstance(rep, dict) for key in _POSITIVE] + [
-            (f"samples_ms[{i}]", v) for i, v in enumerate(cell.get("samples_ms") or [])]
-        for key, value in values:
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not math.isfinite(value) or value <= 0:
+        if not all(isinstance(rep, dict) for rep in cell.get("repeats") or []):
+            raise UsageError(f"{path}: cells.{cell_id}.repeats: must be a list of mappings")
+        for key, value in _timings(cell):
+            if value is not None and not (finite_number(value) and value > 0):
                 raise UsageError(f"{path}: cells.{cell_id}.{key}: must be a positive finite "
                                  f"number, got {value!r}")
+
+
+def _timings(cell: dict):
+    """(field path, value) of every timing of a baseline cell, per repeat and sample too."""
+    for key in _POSITIVE:
+        yield key, cell.get(key)
+    for i, rep in enumerate(cell.get("repeats") or []):
+        for key in _POSITIVE:
+            yield f"repeats[{i}].{key}", rep.get(key)
+    for i, value in enumerate(cell.get("samples_ms") or []):
+        yield f"samples_ms[{i}]", value
 
 
 # --- statistics ----------------------------------------------------------------------------------

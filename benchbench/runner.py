@@ -35,7 +35,9 @@ from .zoo import create_model, model_card
 
 
 class Interrupted(BenchError):
-    exit_code = 130
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class RunStopped(BenchError):
@@ -123,12 +125,13 @@ def _stage_build(ctx: CellContext) -> dict:
     example = torch.randn(cell.batch, 3, cell.height, cell.width,
                           generator=torch.Generator().manual_seed(0))
     ctx.example = example
-    first = eager_fp32_forward(ctx.model, example, ctx.device)
-    check_logits(first, cell.batch, cell.num_classes, cell.height, cell.width,
-                 model_card(cell.model.name).logits_stride)
-    if "equivalence" in ctx.stages and ctx.suite.equivalence.enabled:
-        ctx.reference = reference_from(first, ctx.device, is_reference_cell(cell))
-    del first
+    if "equivalence" in ctx.stages:     # a cell's first round (later repeats rebuild the same)
+        first = eager_fp32_forward(ctx.model, example, ctx.device)
+        check_logits(first, cell.batch, cell.num_classes, cell.height, cell.width,
+                     model_card(cell.model.name).logits_stride)
+        if ctx.suite.equivalence.enabled:
+            ctx.reference = reference_from(first, ctx.device, is_reference_cell(cell))
+        del first
     _apply_runtime(ctx.suite.timing)
     ctx.backend.prepare(ctx.model, example, ctx.device, cell.precision,
                         ctx.suite.timing.include_transfer)
@@ -429,11 +432,9 @@ def _run_store(store: RunStore, suite: Suite, run_id: str, resumed, progress,
     except KeyboardInterrupt as exc:
         reporter.close()
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        stopped = Interrupted(f"{how} after {_finished(store, cells)} of {len(cells)} cells; "
-                              f"finished cells are kept. Resume with: bench run --resume "
-                              f"{store.run_dir}")
-        stopped.exit_code = getattr(exc, "exit_code", Interrupted.exit_code)
-        raise stopped from None
+        raise Interrupted(f"{how} after {_finished(store, cells)} of {len(cells)} cells; "
+                          f"finished cells are kept. Resume with: bench run --resume "
+                          f"{store.run_dir}", getattr(exc, "exit_code", 130)) from None
     except WriteFailed as exc:
         reporter.close()
         raise RunStopped(f"{exc}; the run stopped after {_finished(store, cells)} of "

@@ -13,19 +13,20 @@ class Terminated(KeyboardInterrupt):
     exit_code = 143
 
 
+def _raise_terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
 @contextlib.contextmanager
 def sigterm_unwinds():
     """While inside, SIGTERM raises ``Terminated`` in the main thread (once: a second SIGTERM
     during the clean-up is ignored, SIGKILL still ends everything)."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is _raise_terminated:      # nested: already on
         yield
         return
-
-    def handler(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     finally:

@@ -17,14 +17,13 @@ import yaml
 from .accuracy import EVAL_AT, NUM_CLASSES, DatasetError, EvalConfig, open_dataset
 from .errors import SuiteError, UnknownModel, UsageError
 from .limits import (MAX_BATCH, MAX_SCALE, MAX_SECONDS, MAX_SIDE, MAX_SUITE_BYTES,
-                     MAX_SUITE_NODES, finite_number)
+                     MAX_SUITE_NODES, SLUG, finite_number)
 from .measure.backends import BACKENDS, PRECISIONS, BackendSpec, create_backend
 from .measure.engine import PROTOCOLS, TimingConfig
 from .devices import load_profiles
 from .zoo import list_models, model_card
 
 DEVICES = ("cpu", "cuda", "auto")
-SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SAMPLERS = ("none", "auto", "nvml", "tegrastats", "rapl")
 
 
@@ -442,7 +441,8 @@ class _Validator:
             if key == "protocol":
                 out[key] = self.choice(given, PROTOCOLS, field)
             elif key == "threads":
-                out[key] = None if given is None else self.positive_int(given, field, 4096)
+                out[key] = None if given is None else \
+                    self.positive_int(given, field, TIMING_MAXIMA[key])
             elif isinstance(default, bool):
                 if not isinstance(given, bool):
                     self.fail(field, f"must be true or false, got {given!r}")
