@@ -68,7 +68,7 @@ class ReferenceWorkload:
     def time_round(self, round_no: int, order, suite, run_id: str) -> None:
         if self.builtin is None:
             return
-        from .runner import run_cell
+        from .executors.stages import run_cell
 
         result = run_cell(self.builtin, suite, run_id, only=("build", "time"))
         if result["status"] != "ok":

@@ -16,6 +16,7 @@ import yaml
 
 from .accuracy import EVAL_AT, NUM_CLASSES, DatasetError, EvalConfig, open_dataset
 from .errors import SuiteError, UnknownModel, UsageError
+from .executors import OPTIONS as EXECUTOR_OPTIONS, ExecutorSpec, option_error
 from .limits import (MAX_BATCH, MAX_SCALE, MAX_SECONDS, MAX_SIDE, MAX_SUITE_BYTES,
                      MAX_SUITE_NODES, SLUG, finite_number)
 from .measure.backends import BACKENDS, PRECISIONS, BackendSpec, create_backend
@@ -50,7 +51,7 @@ TIMING_MAXIMA = {"target_ci_rel": 1.0, "warmup_s": MAX_SECONDS, "max_time_s": MA
 
 TOP_KEYS = ("name", "description", "target", "device", "models", "num_classes", "resolutions",
             "batch_sizes", "backends", "timing", "power", "accuracy", "plugins",
-            "equivalence", "remote")
+            "equivalence", "remote", "executor")
 ACCURACY_KEYS = ("dataset", "root", "split", "limit", "eval_at", "scales", "flip", "weights")
 REQUIRED = ("name", "models", "resolutions")
 
@@ -123,6 +124,7 @@ class Suite:
     plugins: tuple = ()              # PluginInfo of each plugin the suite names
     equivalence: EquivalenceConfig = EquivalenceConfig()
     remote: tuple = ()               # RemoteSpec of each board trtexec cells run on
+    executor: ExecutorSpec = ExecutorSpec()   # where the cells run (executors/)
 
     @property
     def sha256(self) -> str:
@@ -263,6 +265,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
         plugins=plugins,
         equivalence=v.equivalence(raw.get("equivalence", {})),
         remote=v.remote(raw.get("remote"), backends, timing),
+        executor=v.executor(raw.get("executor"), "remote" in raw, timing),
     )
 
 
@@ -515,6 +518,40 @@ class _Validator:
             self.fail("timing.repeats", "repeats > 1 are not supported with remote boards "
                       "(run the suite again and compare the runs)")
         return tuple(specs)
+
+    def executor(self, value, remote: bool, timing) -> ExecutorSpec:
+        """``executor:`` a name, or ``{name: NAME, options: {...}}`` (an executor's options may
+        also sit beside ``name``: ``{name: ray, address: auto}``)."""
+        if value is None:
+            return ExecutorSpec("boards" if remote else "local")
+        if isinstance(value, str):
+            name, options, where = value, {}, "executor"
+        else:
+            value = self.mapping(value, "executor")
+            if "name" not in value:
+                self.fail("executor.name", f"is required; allowed: {', '.join(EXECUTOR_OPTIONS)}")
+            name = value["name"]
+            options = dict(self.mapping(value.get("options") or {}, "executor.options"))
+            beside = {k: v for k, v in value.items() if k not in ("name", "options")}
+            for key in beside:
+                if key in options:
+                    self.fail(f"executor.{key}", "is given twice (beside name and in options)")
+            options.update(beside)
+            where = "executor.options" if "options" in value else "executor"
+        name = self.choice(name, tuple(EXECUTOR_OPTIONS), "executor.name"
+                           if not isinstance(value, str) else "executor")
+        problem = option_error(name, options)
+        if problem:
+            self.fail(f"{where}.{problem[0]}", problem[1])
+        if remote and name != "boards":
+            self.fail("executor", f"remote: boards run as the boards executor, not {name!r} "
+                      f"(drop executor:, or drop remote:)")
+        if name not in ("local", "boards") and timing.reference not in (None, "builtin"):
+            self.fail("timing.reference", f"a suite cell as reference is timed in the same "
+                      f"rounds as every other cell, which only the local executor does; the "
+                      f"{name} executor runs each cell by itself (use reference: builtin, or "
+                      f"reference_interleave: true)")
+        return ExecutorSpec(name, options)
 
     def equivalence(self, value) -> EquivalenceConfig:
         if isinstance(value, bool):

@@ -62,7 +62,7 @@ def test_run_writes_self_describing_records_and_report(tmp_path, capsys):
 
 
 def test_failing_cell_is_recorded_and_the_run_goes_on(tmp_path, capsys, monkeypatch):
-    import benchbench.runner as runner
+    import benchbench.executors.stages as runner
 
     real = runner.create_model
 
