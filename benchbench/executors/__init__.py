@@ -17,8 +17,6 @@ EXECUTORS = {"local": ("local", "LocalExecutor"), "process": ("process", "Proces
 OPTIONS = {
     "local": {},
     "process": {
-        "start_method": ("spawn", (str,), "multiprocessing start method (spawn: a fresh "
-                                          "interpreter per cell)"),
         "timeout_s": (None, (int, float), "a worker that runs longer is killed, its cell failed"),
     },
     "boards": {},
