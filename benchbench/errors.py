@@ -35,3 +35,8 @@ class WeightsError(BenchError):
 
 class BackendUnavailable(BenchError):
     """A backend cannot run on this machine (library missing, no CUDA, ...)."""
+
+
+class ExecutorError(BenchError):
+    """An executor cannot go on (sbatch refuses, the Ray cluster is unreachable); the run keeps
+    what finished and can resume."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import env, records
 from .cells import Cell, expand, resolve_device
-from .errors import BenchError, UsageError
+from .errors import BenchError, ExecutorError, UsageError
 from .executors import RunContext, create_executor
 from .executors.stages import run_cell  # noqa: F401 - the public one-cell entry point
 from .fileio import WriteFailed
@@ -154,6 +154,11 @@ def _run_store(store: RunStore, suite: Suite, run_id: str, resumed, progress,
         raise Interrupted(f"{how} after {_finished(store, cells)} of {len(cells)} cells; "
                           f"finished cells are kept. Resume with: bench run --resume "
                           f"{store.run_dir}", getattr(exc, "exit_code", 130)) from None
+    except ExecutorError as exc:
+        reporter.close()
+        raise RunStopped(f"{exc}; the run stopped after {_finished(store, cells)} of "
+                         f"{len(cells)} cells, which are kept. Resume with: bench run "
+                         f"--resume {store.run_dir}") from None
     except WriteFailed as exc:
         reporter.close()
         raise RunStopped(f"{exc}; the run stopped after {_finished(store, cells)} of "

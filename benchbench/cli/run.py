@@ -5,6 +5,8 @@ import sys
 import time
 
 from ..errors import BenchError, UsageError
+EXECUTOR_NAMES = ("local", "process", "boards", "slurm", "ray")   # executors.EXECUTORS
+
 from ._common import (EXIT_CELLS_FAILED, EXIT_OK, add_plugin_flag, emit,
                       load_cli_plugins, writable_dir, writable_file)
 
@@ -28,6 +30,12 @@ def add_parser(sub) -> None:
     run.add_argument("--remote", action="append", metavar="[ssh://]USER@HOST[:PORT]",
                      help="run the suite's trtexec cells on this board over SSH (repeatable: "
                           "cells are spread over the boards); overrides the suite's remote:")
+    run.add_argument("--executor", choices=EXECUTOR_NAMES, metavar="NAME",
+                     help=f"where the cells run: {', '.join(EXECUTOR_NAMES)} (default: the "
+                          f"suite's executor:, else local); overrides the suite's")
+    run.add_argument("--executor-opt", action="append", default=[], metavar="KEY=VALUE",
+                     help="an option of the executor (repeatable), e.g. partition=gpu; the "
+                          "value is read as YAML (8, true, [a, b])")
     add_plugin_flag(run)
 
 
@@ -108,6 +116,11 @@ def run(args) -> int:
         suite = load_suite(args.suite)
         if args.remote:
             suite = _with_remote(suite, args.remote)
+        if args.executor or args.executor_opt:
+            if args.remote and args.executor not in (None, "boards"):
+                raise UsageError(f"--remote runs the boards executor, not --executor "
+                                 f"{args.executor}")
+            suite = _with_executor(suite, args.executor, args.executor_opt)
         if args.dry_run:
             return _dry_run(suite, args)
         writable_dir(args.out, "--out")
@@ -119,7 +132,32 @@ def _with_remote(suite, remotes: list[str]):
     """The suite with ``remote:`` from the command line (recorded in run.json like the rest)."""
     from ..suite import suite_from_dict
     raw = dict(suite.raw, remote=remotes if len(remotes) > 1 else remotes[0])
+    raw.pop("executor", None)        # --remote means --executor boards
     return suite_from_dict(raw, suite.path)
+
+
+def _with_executor(suite, name: str | None, pairs: list[str]):
+    """The suite with ``executor:`` from the command line (recorded in run.json)."""
+    import yaml
+
+    from ..errors import SuiteError
+    from ..suite import suite_from_dict
+
+    current = suite.executor
+    options = dict(current.options) if name in (None, current.name) else {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--executor-opt {pair!r}: give KEY=VALUE, e.g. partition=gpu")
+        try:
+            options[key.strip()] = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            options[key.strip()] = text
+    raw = dict(suite.raw, executor={"name": name or current.name, "options": options})
+    try:
+        return suite_from_dict(raw, suite.path)
+    except SuiteError as exc:
+        raise UsageError(f"--executor: {exc}") from None
 
 
 def _finish(summary, args) -> int:

@@ -14,17 +14,19 @@ SLURM's job state comes from ``scontrol show job`` (the controller keeps ended j
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from .. import records
-from ..errors import UsageError
+from ..errors import ExecutorError, UsageError
 from ..fileio import write_atomic
 from .base import Executor, Where
 
@@ -102,7 +104,14 @@ class SlurmExecutor(Executor):
         ex = submitit.SlurmExecutor(folder=str(self.folder / "%j"),
                                     python=self.options.get("python"))
         ex.update_parameters(**self._sbatch_parameters(len(cells)))
-        return ex.map_array(run_in_job, [self.ctx.payload(c) for c in cells])
+        try:
+            with _stderr_kept_back():
+                return ex.map_array(run_in_job, [self.ctx.payload(c) for c in cells])
+        except (submitit.core.utils.FailedJobError, OSError) as exc:
+            lines = [x for x in str(exc).splitlines() if x.strip()]
+            raise ExecutorError(f"sbatch could not submit the run's jobs: "
+                                f"{lines[-1] if lines else exc} (is this a SLURM login node? "
+                                f"SLURM_CONF={os.environ.get('SLURM_CONF', 'unset')})") from None
 
     def _sbatch_parameters(self, n: int) -> dict:
         o = self.options
@@ -170,6 +179,23 @@ class SlurmExecutor(Executor):
             return None
         import submitit
         return submitit.SlurmJob(folder=str(self.folder / "%j"), job_id=str(job_id))
+
+
+@contextlib.contextmanager
+def _stderr_kept_back():
+    """sbatch writes its complaints to our stderr besides the exception submitit raises with
+    them: keep them back (the error says it in one line)."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _has_result(job) -> bool:

@@ -1,0 +1,107 @@
+"""``ray``: each cell a Ray task, on an existing cluster (``address``) or on a local one
+started for the run (and stopped after).
+
+A timing cell asks for one GPU (``num_gpus``, 1 by default on a cuda suite): Ray then gives
+each concurrent task its own GPU and sets its CUDA_VISIBLE_DEVICES, which the record keeps
+(``executor.cuda_visible_devices``, ``executor.ray.gpu_ids``). The driver appends the records
+as tasks finish (``ray.wait``). A task whose worker process dies is run again ``max_retries``
+times (Ray's own retry), then its cell is ``failed`` with Ray's reason. Ctrl-C or SIGTERM
+cancels the tasks still running."""
+from __future__ import annotations
+
+from .. import records
+from ..errors import ExecutorError, UsageError
+from .base import Executor, Where
+
+WAIT_S = 1.0
+
+
+def run_in_task(payload: dict) -> dict:
+    """What each Ray task runs, in a Ray worker process."""
+    import ray
+
+    from .stages import run_payload
+
+    record = run_payload(payload, "ray")
+    ctx = ray.get_runtime_context()
+    record["executor"]["ray"] = {
+        "node_id": ctx.get_node_id(), "task_id": ctx.get_task_id(),
+        "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
+    return record
+
+
+class RayExecutor(Executor):
+    name = "ray"
+
+    def __init__(self, ctx, options=None):
+        super().__init__(ctx, options)
+        try:
+            import ray
+        except ImportError:
+            raise UsageError("the ray executor needs ray: pip install 'benchbench[ray]' "
+                             "(or pip install 'ray[default]')") from None
+        self.ray = ray
+        self.started_here = False
+        if not ray.is_initialized():
+            address = self.options.get("address")
+            try:
+                if address:
+                    ray.init(address=address, log_to_driver=False)
+                else:
+                    ray.init(num_cpus=self.options.get("local_num_cpus"),
+                             num_gpus=self.options.get("local_num_gpus"),
+                             include_dashboard=False, log_to_driver=False)
+                    self.started_here = True
+            except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError and others
+                where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+                raise ExecutorError(f"could not start or reach {where}: "
+                                    f"{records.one_line(exc)}") from None
+
+    def accepts(self, cell) -> str | None:
+        from .local import LocalExecutor
+        return LocalExecutor.accepts(self, cell)
+
+    def run(self, cells: list, on_record, on_start=None) -> None:
+        ray = self.ray
+        gpus = self.options.get("num_gpus")
+        if gpus is None:
+            gpus = 1 if self.ctx.device.startswith("cuda") else 0
+        task = ray.remote(num_cpus=self.options.get("num_cpus", 1), num_gpus=gpus,
+                          max_retries=self.options.get("max_retries", 1),
+                          retry_exceptions=False)(run_in_task)
+        running = {task.remote(self.ctx.payload(cell)): cell for cell in cells}
+        for cell in cells:
+            if on_start is not None:
+                on_start(cell)
+        try:
+            while running:
+                done, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_S)
+                for ref in done:
+                    on_record(self._record(running.pop(ref), ref))
+        except BaseException:          # Ctrl-C, SIGTERM, a record that cannot be written
+            for ref in running:
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # noqa: BLE001 - already finished or its node is gone
+                    pass
+            raise
+
+    def _record(self, cell, ref) -> dict:
+        try:
+            return self.ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - a lost worker (after its retries), a node gone
+            retries = self.options.get("max_retries", 1)
+            return records.failed(cell, self.ctx.suite, self.ctx.run_id,
+                                  f"Ray task failed after {retries} retr"
+                                  f"{'y' if retries == 1 else 'ies'}: {_ray_reason(exc)}",
+                                  executor=Where(self.name, cell.device).as_dict(
+                                      host=None, pid=None))
+
+    def close(self) -> None:
+        if self.started_here:
+            self.ray.shutdown()
+
+
+def _ray_reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:400]}"
