@@ -107,4 +107,4 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
     def squeue(self) -> list[str]:
         out = subprocess.run(["squeue", "-h", "-o", "%i %T"], env=self.env,
                              capture_output=True, text=True)
-        return out.stdout.split("\n") if out.stdout.strip() else []
+        return [line for line in out.stdout.splitlines() if line.strip()]

@@ -9,6 +9,9 @@ times (Ray's own retry), then its cell is ``failed`` with Ray's reason. Ctrl-C o
 cancels the tasks still running."""
 from __future__ import annotations
 
+import contextlib
+import sys
+
 from .. import records
 from ..errors import ExecutorError, UsageError
 from .base import Executor, Where
@@ -62,6 +65,11 @@ class RayExecutor(Executor):
         return LocalExecutor.accepts(self, cell)
 
     def run(self, cells: list, on_record, on_start=None) -> None:
+        # Ray prints a dead worker's story to sys.stdout, which holds --json's output
+        with contextlib.redirect_stdout(sys.stderr):
+            self._run(cells, on_record, on_start)
+
+    def _run(self, cells: list, on_record, on_start) -> None:
         ray = self.ray
         gpus = self.options.get("num_gpus")
         if gpus is None:
@@ -99,7 +107,8 @@ class RayExecutor(Executor):
 
     def close(self) -> None:
         if self.started_here:
-            self.ray.shutdown()
+            with contextlib.redirect_stdout(sys.stderr):
+                self.ray.shutdown()
 
 
 def _ray_reason(exc: BaseException) -> str:

@@ -41,10 +41,11 @@ def run_in_job(payload: dict) -> dict:
     from .stages import run_payload
 
     record = run_payload(payload, "slurm")
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
     record["executor"]["slurm"] = {
-        "job_id": os.environ.get("SLURM_JOB_ID"),
-        "array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID"),
-        "array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),
+        "job_id": f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID"),
+        "raw_job_id": os.environ.get("SLURM_JOB_ID"),
+        "array_job_id": array, "array_task_id": task,
         "node": os.environ.get("SLURMD_NODENAME"),
         "partition": os.environ.get("SLURM_JOB_PARTITION"),
         "restarts": int(os.environ.get("SLURM_RESTART_COUNT") or 0)}

@@ -1,0 +1,351 @@
+"""The executor seam: the same 4-cell suite on every executor (local, a worker process per
+cell, a real local Ray cluster, a real one-node SLURM cluster), workers that die, jobs that
+are cancelled, a driver that is killed, and the one-GPU-per-timing-cell check."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import benchbench
+from _slurm import SlurmCluster, slurm_missing
+from benchbench.cli import main
+from benchbench.records import CELL_FIELDS
+from benchbench.store import RunStore, current_records, read_records
+
+MODELS = ["fassd_net_l2", "fc_hardnet_70"]
+SIZES = [[64, 128], [64, 192]]
+TIMING = {"warmup": 1, "min_iterations": 3, "max_time_s": 0.2}
+
+CRASHY = '''
+import os
+import signal
+from pathlib import Path
+from torch import nn
+from benchbench import register_model
+
+MARKS = Path(__file__).with_suffix(".marks")
+
+
+class Crashy(nn.Module):
+    """Dies in its first forward on a real tensor: always, or only the first time (a
+    worker that is lost once, then runs)."""
+
+    def __init__(self, num_classes, how):
+        super().__init__()
+        self.conv = nn.Conv2d(3, num_classes, 1)
+        self.how = how
+
+    def forward(self, x):
+        if not x.is_meta and self.how != "fine":
+            mark = MARKS / self.how
+            if self.how.endswith("always") or not mark.exists():
+                MARKS.mkdir(exist_ok=True)
+                mark.touch()
+                if self.how.startswith("exit"):
+                    os._exit(3)
+                os.kill(os.getpid(), signal.SIGKILL)
+        return self.conv(x)
+
+
+for how in ("exit_once", "exit_always", "kill_once", "kill_always", "fine"):
+    def build(*, num_classes: int = 19, how=how):
+        return Crashy(num_classes, how)
+    build.__name__ = f"TAG_{how}"
+    register_model(family="test", paper="none")(build)
+'''
+
+
+def suite(tmp_path, executor, models=MODELS, sizes=SIZES, name="four", **extra) -> Path:
+    raw = {"name": name, "device": "cpu", "models": models, "resolutions": sizes,
+           "timing": dict(TIMING), "executor": executor, **extra}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def crashy_plugin(tmp_path, tag: str) -> str:
+    """Models ``TAG_exit_once``, ``TAG_kill_always``, ... (a name is registered once per
+    process: each test its own tag)."""
+    path = tmp_path / "crashy.py"
+    path.write_text(CRASHY.replace("TAG", tag))
+    return str(path)
+
+
+def run(capsys, *args):
+    code = main(["run", *map(str, args), "--no-progress", "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip().startswith("{") else out
+
+
+def records(run_dir) -> list[dict]:
+    return read_records(Path(run_dir) / "records.jsonl")
+
+
+def by_model(run_dir) -> dict:
+    return {r["model"]: r for r in current_records(records(run_dir))}
+
+
+def check_four_ok(run_dir, executor: str) -> list[dict]:
+    recs = records(run_dir)
+    assert len(recs) == 4, [r["cell_id"] for r in recs]              # each cell exactly once
+    assert {r["cell_id"] for r in recs} == {
+        f"{m}@{h}x{w}/b1/eager-fp32/cpu" for m in MODELS for h, w in SIZES}
+    assert all(r["status"] == "ok" for r in recs), [r.get("error") for r in recs]
+    assert all(r["executor"]["name"] == executor for r in recs)
+    assert {r["model"]: r["params"] for r in recs} == {"fassd_net_l2": 2_289_454,
+                                                       "fc_hardnet_70": 4_119_257}
+    return recs
+
+
+# --- the same suite on every executor ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    missing = slurm_missing()
+    if missing:
+        pytest.skip(f"no SLURM here: {missing}")
+    pytest.importorskip("submitit", reason="the slurm executor needs submitit")
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
+    saved = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    yield cluster
+    cluster.stop()
+    if saved is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = saved
+
+
+@pytest.fixture(scope="module")
+def four_runs(tmp_path_factory, slurm):
+    """One run of the 4-cell suite per executor, kept for the tests below."""
+    pytest.importorskip("ray", reason="the ray executor needs ray")
+    tmp = tmp_path_factory.mktemp("four")
+    runs, seconds = {}, {}
+    for name, spec in (("local", "local"), ("process", "process"),
+                       ("ray", {"name": "ray", "num_gpus": 1, "local_num_cpus": 2,
+                                "local_num_gpus": 2}),
+                       ("slurm", {"name": "slurm", "exclusive": True})):
+        (tmp / name).mkdir()
+        t0 = time.perf_counter()
+        summary = benchbench.run_suite(suite(tmp / name, spec), out_dir=tmp / "out",
+                                       progress=False)
+        seconds[name] = time.perf_counter() - t0
+        runs[name] = summary.run_dir
+    return runs, seconds
+
+
+@pytest.mark.parametrize("executor", ["local", "process", "ray", "slurm"])
+def test_the_same_suite_runs_on_every_executor_each_cell_once(four_runs, executor, tmp_path):
+    runs, _ = four_runs
+    recs = check_four_ok(runs[executor], executor)
+    from benchbench.report.html import render
+    html = render([runs[executor]], tmp_path / "r.html").read_text()
+    assert "fc_hardnet_70" in html and "data:image/png;base64," in html
+
+
+def test_records_have_one_schema_apart_from_executor(four_runs):
+    runs, _ = four_runs
+    keys = {name: {frozenset(r) for r in records(run)} for name, run in runs.items()}
+    assert all(len(k) == 1 for k in keys.values()), keys                # within a run, too
+    assert len({next(iter(k)) for k in keys.values()}) == 1               # across executors
+    assert set(CELL_FIELDS) <= next(iter(keys["local"]))
+    local = {r["cell_id"]: r for r in records(runs["local"])}
+    for name, run in runs.items():
+        for r in records(run):
+            assert {k: r[k] for k in CELL_FIELDS if k != "run_id"} == \
+                {k: local[r["cell_id"]][k] for k in CELL_FIELDS if k != "run_id"}
+
+
+def test_workers_are_fresh_processes_and_say_where_they_ran(four_runs):
+    runs, _ = four_runs
+    here = os.getpid()
+    pids = {name: [r["executor"]["pid"] for r in records(run)] for name, run in runs.items()}
+    assert set(pids["local"]) == {here}
+    assert len(set(pids["process"])) == 4 and here not in pids["process"]
+    slurm = [r["executor"]["slurm"] for r in records(runs["slurm"])]
+    assert {s["node"] for s in slurm} == {"localhost"} and len({s["job_id"] for s in slurm}) == 4
+    assert all(s["restarts"] == 0 and s["array_job_id"] for s in slurm)
+
+
+def test_exclusive_slurm_jobs_never_overlap(four_runs):
+    runs, _ = four_runs
+    spans = sorted((r["executor"]["started_unix"], r["executor"]["finished_unix"])
+                   for r in records(runs["slurm"]))
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_concurrent_ray_tasks_get_different_gpus(four_runs):
+    """Ray's logical GPUs (2 on the local cluster, 1 per task): tasks that ran at the same time
+    were given different devices, and the record keeps which."""
+    runs, _ = four_runs
+    recs = records(runs["ray"])
+    assert {r["executor"]["cuda_visible_devices"] for r in recs} <= {"0", "1"}
+    assert all(r["executor"]["ray"]["gpu_ids"] == [r["executor"]["cuda_visible_devices"]]
+               for r in recs)
+    overlapping = [(a, b) for i, a in enumerate(recs) for b in recs[i + 1:]
+                   if a["executor"]["started_unix"] < b["executor"]["finished_unix"]
+                   and b["executor"]["started_unix"] < a["executor"]["finished_unix"]]
+    assert overlapping, "two tasks should have run at once on 2 logical GPUs"
+    assert all(a["executor"]["cuda_visible_devices"] != b["executor"]["cuda_visible_devices"]
+               for a, b in overlapping)
+
+
+# --- workers that die ----------------------------------------------------------------------------
+
+def test_a_dead_worker_process_fails_its_cell_and_resume_completes(tmp_path, capsys):
+    models = ["crash_exit_once", "crash_kill_once", "crash_fine"]
+    path = suite(tmp_path, "process", models=models, sizes=[[32, 64]],
+                 plugins=[crashy_plugin(tmp_path, "crash")])
+    code, out = run(capsys, path, "--out", tmp_path / "out")
+    assert code == 3 and out["ok"] == 1 and out["failed"] == 2
+    got = by_model(out["run_dir"])
+    assert got["crash_exit_once"]["error"].startswith(
+        "the worker process exited with code 3 before it returned the record")
+    assert got["crash_kill_once"]["error"].startswith(
+        "the worker process was killed by SIGKILL (the kernel's OOM killer sends SIGKILL)")
+    assert got["crash_fine"]["status"] == "ok"
+    code, out = run(capsys, "--resume", out["run_dir"], "--retry-failed")
+    assert code == 0 and out["ok"] == 3 and out["ran"] == 2
+    assert {r["status"] for r in by_model(out["run_dir"]).values()} == {"ok"}
+
+
+def test_a_lost_ray_worker_is_retried_once_then_fails(tmp_path, capsys):
+    pytest.importorskip("ray", reason="the ray executor needs ray")
+    models = ["lost_kill_once", "lost_kill_always", "lost_fine"]
+    path = suite(tmp_path, {"name": "ray", "local_num_cpus": 2, "max_retries": 1},
+                 models=models, sizes=[[32, 64]], plugins=[crashy_plugin(tmp_path, "lost")])
+    code, out = run(capsys, path, "--out", tmp_path / "out")
+    got = by_model(out["run_dir"])
+    assert code == 3 and out["ok"] == 2 and out["failed"] == 1
+    assert got["lost_kill_once"]["status"] == "ok"            # lost once, retried, ran
+    error = got["lost_kill_always"]["error"]
+    assert error.startswith("Ray task failed after 1 retry: ") and "died" in error.lower()
+
+
+# --- SLURM: a cancelled job, a killed driver -----------------------------------------------------
+
+def _wait_for(predicate, timeout=120, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _jobs(run_dir) -> dict:
+    path = Path(run_dir) / "slurm" / "jobs.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def test_a_cancelled_slurm_job_fails_its_cell_with_slurms_reason(slurm, tmp_path, capsys):
+    slow = dict(TIMING, max_time_s=60.0, min_iterations=100_000, target_ci_rel=0.000001)
+    path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5}, models=["fassd_net_l2"],
+                 sizes=[[64, 128]], timing=slow)
+    out_dir = tmp_path / "out"
+
+    def cancel_when_running():
+        run_dir = _wait_for(lambda: next(iter(out_dir.glob("four-*")), None), what="run dir")
+        job = _wait_for(lambda: next(iter(_jobs(run_dir).values()), None), what="jobs.json")
+        _wait_for(lambda: any(line.split()[-1] == "RUNNING" for line in slurm.squeue()),
+                  what="the job to run")
+        subprocess.run(["scancel", job], env=slurm.env, check=True)
+
+    canceller = threading.Thread(target=cancel_when_running)
+    canceller.start()
+    code, out = run(capsys, path, "--out", out_dir)
+    canceller.join()
+    r = records(out["run_dir"])[0]
+    assert code == 3 and r["status"] == "failed"
+    assert r["error"].startswith(f"SLURM job {r['executor']['slurm']['job_id']} ended CANCELLED")
+    assert "without a record; its log: " in r["error"]
+
+
+def test_a_killed_slurm_driver_resumes_and_collects_finished_jobs(slurm, tmp_path, capsys):
+    path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5})
+    out_dir = tmp_path / "out"
+    driver = subprocess.Popen([sys.executable, "-c", "import sys; from benchbench.cli import "
+                               "main; sys.exit(main())", "run", str(path),
+                               "--out", str(out_dir), "--no-progress"],
+                              env=dict(os.environ, SLURM_CONF=str(slurm.conf)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = _wait_for(lambda: next(iter(out_dir.glob("four-*")), None), what="the run dir")
+    jobs = _wait_for(lambda: len(_jobs(run_dir)) == 4 and _jobs(run_dir), what="submission")
+    driver.send_signal(signal.SIGKILL)         # no clean-up: the jobs go on without it
+    driver.wait()
+    assert len(records(run_dir)) < 4
+    _wait_for(lambda: not slurm.squeue(), timeout=180, what="the jobs to finish")
+    code, out = run(capsys, "--resume", run_dir)
+    recs = check_four_ok(run_dir, "slurm")
+    assert code == 0 and out["ok"] == 4
+    assert {r["cell_id"]: r["executor"]["slurm"]["job_id"] for r in recs} == jobs  # none re-run
+    assert _jobs(run_dir) == jobs
+
+
+# --- one GPU per timing cell ---------------------------------------------------------------------
+
+def test_two_cells_timed_at_once_on_one_gpu_fail_the_later(tmp_path):
+    from benchbench.runner import _RecordWriter
+
+    class Quiet:
+        def cell_done(self, record):
+            pass
+
+    store = RunStore.create(tmp_path, "gpu-overlap", {"suite": {}, "device": "cuda"})
+    writer = _RecordWriter(store, Quiet())
+
+    def rec(cell, uuid, t0, t1):
+        return {"cell_id": cell, "status": "ok", "executor": {
+            "name": "ray", "gpu_uuid": uuid, "started_unix": t0, "finished_unix": t1}}
+
+    writer(rec("a", "GPU-1", 0.0, 10.0))
+    writer(rec("b", "GPU-2", 5.0, 15.0))       # another GPU at the same time: fine
+    writer(rec("c", "GPU-1", 10.0, 20.0))      # the same GPU after a: fine
+    writer(rec("d", "GPU-1", 12.0, 13.0))      # the same GPU during c: fails
+    store.close()
+    got = {r["cell_id"]: r for r in records(tmp_path / "gpu-overlap")}
+    assert [got[c]["status"] for c in "abcd"] == ["ok", "ok", "ok", "failed"]
+    assert got["d"]["error"].startswith("timed while c was timed on the same GPU (GPU-1)")
+
+
+# --- the suite's executor section ----------------------------------------------------------------
+
+@pytest.mark.parametrize("value, message", [
+    ({"name": "slrum"}, "executor.name: 'slrum' is not one of: local, process, boards, slurm, "
+                        "ray (did you mean 'slurm'?)"),
+    ({"name": "slurm", "partitio": "gpu"}, "executor.partitio: unknown option of the slurm "
+                                           "executor; allowed: folder, partition,"),
+    ({"name": "ray", "options": {"num_gpus": "one"}},
+     "executor.options.num_gpus: must be int or float, got 'one'"),
+    ({"name": "process", "timeout_s": float("nan")},
+     "executor.timeout_s: must be a finite number >= 0, got nan"),
+    ({"options": {}}, "executor.name: is required; allowed: local, process, boards, slurm, ray"),
+])
+def test_bad_executor_sections_are_one_line(tmp_path, capsys, value, message):
+    code = main(["run", str(suite(tmp_path, value)), "--dry-run"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.splitlines() == [err] and message in err
+
+
+def test_executor_from_the_command_line_is_recorded(tmp_path, capsys):
+    code, out = run(capsys, suite(tmp_path, "local", models=["fassd_net_l2"], sizes=[[64, 128]]),
+                    "--executor", "process", "--executor-opt", "timeout_s=600",
+                    "--out", tmp_path / "out")
+    assert code == 0
+    info = json.loads((Path(out["run_dir"]) / "run.json").read_text())
+    assert info["suite"]["executor"] == {"name": "process", "options": {"timeout_s": 600}}
+    assert records(out["run_dir"])[0]["executor"]["name"] == "process"
+    code = main(["run", str(suite(tmp_path, "local")), "--executor-opt", "nope", "--dry-run"])
+    assert code == 2 and "--executor-opt 'nope': give KEY=VALUE" in capsys.readouterr().err
