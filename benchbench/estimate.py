@@ -77,14 +77,14 @@ def estimate_cells(suite, cells) -> Estimate:
         n_images = min(n, cfg.limit or n)
     per_cell, reasons = [], []
     for cell in cells:
+        backend = create_backend(cell.backend, cell.backend_options)
         if suite.remote:
             per_cell.append(None)
             reasons.append(f"runs on a board ({', '.join(r.label for r in suite.remote)}): no "
-                           f"estimate" if cell.backend == "trtexec" else
+                           f"estimate" if not getattr(backend, "in_process", True) else
                            "not run: the suite's boards run trtexec cells only")
             continue
-        reason = create_backend(cell.backend, cell.backend_options).unavailable_reason(
-            cell.device, cell.precision)
+        reason = backend.unavailable_reason(cell.device, cell.precision)
         if reason:
             per_cell.append(None)
             reasons.append(reason)
@@ -98,5 +98,8 @@ def estimate_cells(suite, cells) -> Estimate:
         per_cell.append(_cell_seconds(suite, forward_s, n_acc))
         reasons.append(None)
     basis = (f"2 x MACs at the {rate / 1e9:.0f} GFLOP/s a reference convolution reaches on this "
-             f"{device}; robust cells stop earlier once the CI target is met")
+             f"{device}; robust cells stop earlier once the CI target is met"
+             + ("" if suite.executor.name in ("local", "process") else
+                f"; the {suite.executor.name} executor runs them elsewhere, at that "
+                f"machine's speed, several at once where it has the GPUs"))
     return Estimate(per_cell, reasons, sum(s for s in per_cell if s), rate / 1e9, basis)

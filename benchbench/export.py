@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from .records import TABLE_FIRST as FIRST
 from .store import current_records, load_run_info, read_records
 
 DROPPED = ("latency_samples_ms", "traceback", "macs_by_op", "confusion")
-FIRST = ("run_id", "suite", "cell_id", "model", "height", "width", "batch", "backend",
-         "precision", "device", "device_name", "status", "error")
 
 
 def records_table(run_dirs) -> pd.DataFrame:

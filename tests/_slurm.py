@@ -94,15 +94,41 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         raise RuntimeError(f"the test SLURM cluster did not come up: {out.stdout}{out.stderr}")
 
     def stop(self) -> None:
+        """Cancel every job, let the steps wind down, then end every process of this cluster
+        (found by the SLURM_CONF in their environment: slurmd, its slurmstepds, their jobs),
+        the controller and munged."""
         subprocess.run(["scancel", "--full", "--user", "root"], env=self.env,
                        capture_output=True)
-        for pid_file in ("slurmd.pid", "slurmctld.pid", "munged.pid"):
-            path = self.root / pid_file
+        deadline = time.monotonic() + 15
+        while self.squeue() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in self._processes():
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+            time.sleep(1)
+        try:
+            os.kill(int((self.root / "munged.pid").read_text().split()[0]), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+
+    def _processes(self) -> list[int]:
+        mine = {os.getpid(), os.getppid()}
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) in mine:
+                continue
             try:
-                os.kill(int(path.read_text().split()[0]), signal.SIGTERM)
-            except (OSError, ValueError):
-                pass
-        time.sleep(1)
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            ours = f"SLURM_CONF={self.conf}".encode() in environ
+            if ours and (comm.startswith("slurm") or b"SLURM_JOB_ID" in b"".join(environ)):
+                found.append(int(entry.name))
+        return found
 
     def squeue(self) -> list[str]:
         out = subprocess.run(["squeue", "-h", "-o", "%i %T"], env=self.env,

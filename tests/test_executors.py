@@ -4,6 +4,7 @@ are cancelled, a driver that is killed, and the one-GPU-per-timing-cell check.""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -130,8 +131,8 @@ def four_runs(tmp_path_factory, slurm):
     tmp = tmp_path_factory.mktemp("four")
     runs, seconds = {}, {}
     for name, spec in (("local", "local"), ("process", "process"),
-                       ("ray", {"name": "ray", "num_gpus": 1, "local_num_cpus": 2,
-                                "local_num_gpus": 2}),
+                       ("ray", {"name": "ray", "num_gpus": 1, "num_cpus": 1,
+                                "local_num_cpus": 2, "local_num_gpus": 2}),
                        ("slurm", {"name": "slurm", "exclusive": True})):
         (tmp / name).mkdir()
         t0 = time.perf_counter()
@@ -145,10 +146,11 @@ def four_runs(tmp_path_factory, slurm):
 @pytest.mark.parametrize("executor", ["local", "process", "ray", "slurm"])
 def test_the_same_suite_runs_on_every_executor_each_cell_once(four_runs, executor, tmp_path):
     runs, _ = four_runs
-    recs = check_four_ok(runs[executor], executor)
+    check_four_ok(runs[executor], executor)
     from benchbench.report.html import render
     html = render([runs[executor]], tmp_path / "r.html").read_text()
     assert "fc_hardnet_70" in html and "data:image/png;base64," in html
+    assert f"{executor}: {socket.gethostname()}" in html            # where each cell ran
 
 
 def test_records_have_one_schema_apart_from_executor(four_runs):
@@ -183,8 +185,9 @@ def test_exclusive_slurm_jobs_never_overlap(four_runs):
 
 
 def test_concurrent_ray_tasks_get_different_gpus(four_runs):
-    """Ray's logical GPUs (2 on the local cluster, 1 per task): tasks that ran at the same time
-    were given different devices, and the record keeps which."""
+    """Ray's logical GPUs (2 on the local cluster, 1 per task, and 1 CPU per task so that two
+    run at once): tasks that ran at the same time were given different devices, and the
+    record keeps which."""
     runs, _ = four_runs
     recs = records(runs["ray"])
     assert {r["executor"]["cuda_visible_devices"] for r in recs} <= {"0", "1"}
@@ -220,7 +223,7 @@ def test_a_dead_worker_process_fails_its_cell_and_resume_completes(tmp_path, cap
 def test_a_lost_ray_worker_is_retried_once_then_fails(tmp_path, capsys):
     pytest.importorskip("ray", reason="the ray executor needs ray")
     models = ["lost_kill_once", "lost_kill_always", "lost_fine"]
-    path = suite(tmp_path, {"name": "ray", "local_num_cpus": 2, "max_retries": 1},
+    path = suite(tmp_path, {"name": "ray", "local_num_cpus": 2, "num_cpus": 1, "max_retries": 1},
                  models=models, sizes=[[32, 64]], plugins=[crashy_plugin(tmp_path, "lost")])
     code, out = run(capsys, path, "--out", tmp_path / "out")
     got = by_model(out["run_dir"])
@@ -251,36 +254,58 @@ def _jobs(run_dir) -> dict:
 
 
 def test_a_cancelled_slurm_job_fails_its_cell_with_slurms_reason(slurm, tmp_path, capsys):
-    slow = dict(TIMING, max_time_s=60.0, min_iterations=100_000, target_ci_rel=0.000001)
-    path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5}, models=["fassd_net_l2"],
-                 sizes=[[64, 128]], timing=slow)
+    """Exclusive jobs run one at a time on the one node: the second waits, and is cancelled."""
+    path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5}, models=["fassd_net_l2"])
     out_dir = tmp_path / "out"
 
-    def cancel_when_running():
+    def cancel_the_waiting_one():
         run_dir = _wait_for(lambda: next(iter(out_dir.glob("four-*")), None), what="run dir")
-        job = _wait_for(lambda: next(iter(_jobs(run_dir).values()), None), what="jobs.json")
+        jobs = _wait_for(lambda: len(_jobs(run_dir)) == 2 and _jobs(run_dir), what="jobs.json")
         _wait_for(lambda: any(line.split()[-1] == "RUNNING" for line in slurm.squeue()),
-                  what="the job to run")
-        subprocess.run(["scancel", job], env=slurm.env, check=True)
+                  what="a job to run")
+        subprocess.run(["scancel", jobs["fassd_net_l2@64x192/b1/eager-fp32/cpu"]],
+                       env=slurm.env, check=True)
 
-    canceller = threading.Thread(target=cancel_when_running)
+    canceller = threading.Thread(target=cancel_the_waiting_one)
     canceller.start()
     code, out = run(capsys, path, "--out", out_dir)
     canceller.join()
-    r = records(out["run_dir"])[0]
+    got = {r["cell_id"]: r for r in records(out["run_dir"])}
+    r = got["fassd_net_l2@64x192/b1/eager-fp32/cpu"]
     assert code == 3 and r["status"] == "failed"
     assert r["error"].startswith(f"SLURM job {r['executor']['slurm']['job_id']} ended CANCELLED")
     assert "without a record; its log: " in r["error"]
+    assert got["fassd_net_l2@64x128/b1/eager-fp32/cpu"]["status"] == "ok"
+    code, out = run(capsys, "--resume", out["run_dir"], "--retry-failed")
+    assert code == 0 and out["ok"] == 2 and out["ran"] == 1
+
+
+def test_sigterm_of_the_driver_cancels_its_jobs(slurm, tmp_path):
+    slow = dict(TIMING, max_time_s=120.0, min_iterations=10_000_000)
+    path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5}, models=["fassd_net_l2"],
+                 sizes=[[64, 128]], timing=slow)
+    out_dir = tmp_path / "out"
+    driver = _driver(path, out_dir, slurm)
+    _wait_for(lambda: any(line.split()[-1] == "RUNNING" for line in slurm.squeue()),
+              what="the job to run")
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 143
+    assert err.decode().strip().startswith("bench: terminated (SIGTERM) after 0 of 1 cells")
+    _wait_for(lambda: not slurm.squeue(), timeout=30, what="the job to be cancelled")
+
+
+def _driver(path, out_dir, slurm, **kw):
+    return subprocess.Popen([sys.executable, "-c", "import sys; from benchbench.cli import "
+                             "main; sys.exit(main())", "run", str(path), "--out", str(out_dir),
+                             "--no-progress"], env=dict(os.environ, SLURM_CONF=str(slurm.conf)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
 
 
 def test_a_killed_slurm_driver_resumes_and_collects_finished_jobs(slurm, tmp_path, capsys):
     path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5})
     out_dir = tmp_path / "out"
-    driver = subprocess.Popen([sys.executable, "-c", "import sys; from benchbench.cli import "
-                               "main; sys.exit(main())", "run", str(path),
-                               "--out", str(out_dir), "--no-progress"],
-                              env=dict(os.environ, SLURM_CONF=str(slurm.conf)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = _driver(path, out_dir, slurm)
     run_dir = _wait_for(lambda: next(iter(out_dir.glob("four-*")), None), what="the run dir")
     jobs = _wait_for(lambda: len(_jobs(run_dir)) == 4 and _jobs(run_dir), what="submission")
     driver.send_signal(signal.SIGKILL)         # no clean-up: the jobs go on without it

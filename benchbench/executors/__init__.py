@@ -40,8 +40,11 @@ OPTIONS = {
         "address": (None, (str,), "an existing cluster (ray://host:10001 or auto); default: a "
                                   "local cluster started for the run"),
         "num_gpus": (None, (int, float), "GPUs per cell task (default: 1 for a cuda suite)"),
-        "num_cpus": (1, (int, float), "CPUs per cell task"),
+        "num_cpus": (None, (int, float), "CPUs per cell task (default: 1 for a cuda suite; a "
+                                           "cpu suite's cell takes a whole node's CPUs)"),
         "max_retries": (1, (int,), "a task whose worker died runs again this many times"),
+        "reuse_workers": (False, (bool,), "let a Ray worker process run several cells (faster; "
+                                          "caches carry over, as with local)"),
         "local_num_cpus": (None, (int,), "CPUs of the local cluster (default: all)"),
         "local_num_gpus": (None, (int,), "GPUs of the local cluster (default: those found; "
                                           "logical ones without hardware)"),

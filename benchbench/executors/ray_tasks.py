@@ -3,7 +3,11 @@ started for the run (and stopped after).
 
 A timing cell asks for one GPU (``num_gpus``, 1 by default on a cuda suite): Ray then gives
 each concurrent task its own GPU and sets its CUDA_VISIBLE_DEVICES, which the record keeps
-(``executor.cuda_visible_devices``, ``executor.ray.gpu_ids``). The driver appends the records
+(``executor.cuda_visible_devices``, ``executor.ray.gpu_ids``). Each task gets a fresh worker
+process (``max_calls=1``, as the process executor: no allocator or compile cache carried over
+from the cell before) unless ``reuse_workers``. A cell of a cpu suite times the
+CPUs themselves, so by default it asks for every CPU of the smallest node (``num_cpus``): no
+two run side by side. The driver appends the records
 as tasks finish (``ray.wait``). A task whose worker process dies is run again ``max_retries``
 times (Ray's own retry), then its cell is ``failed`` with Ray's reason. Ctrl-C or SIGTERM
 cancels the tasks still running."""
@@ -71,10 +75,15 @@ class RayExecutor(Executor):
 
     def _run(self, cells: list, on_record, on_start) -> None:
         ray = self.ray
+        cuda = self.ctx.device.startswith("cuda")
         gpus = self.options.get("num_gpus")
         if gpus is None:
-            gpus = 1 if self.ctx.device.startswith("cuda") else 0
-        task = ray.remote(num_cpus=self.options.get("num_cpus", 1), num_gpus=gpus,
+            gpus = 1 if cuda else 0
+        cpus = self.options.get("num_cpus")
+        if cpus is None:      # a CPU cell times the CPUs: a node's worth, one cell at a time
+            cpus = 1 if cuda else _smallest_node_cpus(ray)
+        task = ray.remote(num_cpus=cpus, num_gpus=gpus,
+                          max_calls=0 if self.options.get("reuse_workers") else 1,
                           max_retries=self.options.get("max_retries", 1),
                           retry_exceptions=False)(run_in_task)
         running = {task.remote(self.ctx.payload(cell)): cell for cell in cells}
@@ -109,6 +118,11 @@ class RayExecutor(Executor):
         if self.started_here:
             with contextlib.redirect_stdout(sys.stderr):
                 self.ray.shutdown()
+
+
+def _smallest_node_cpus(ray) -> float:
+    cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+    return min((c for c in cpus if c), default=1)
 
 
 def _ray_reason(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..normalize import device_key_for, gpu_key, normalize_fps
 from ..errors import UsageError
+from ..records import WORK_FIELDS
 from ..store import current_records, load_run_info, read_records
 
 RUN_KEYS = ("run_id", "suite", "device", "timing", "environment")
@@ -16,11 +17,19 @@ CELL_COLUMNS = ["model", "resolution", "batch", "backend", "precision", "device_
                 "fps", "fps_norm_1080ti", "latency_ms_mean", "latency_ms_p50", "latency_ms_p90",
                 "latency_ms_p99", "latency_ms_std", "iterations", "protocol_name", "miou", "power_w_mean",
                 "energy_mj_per_frame", "fps_per_watt", "throttled", "power_unavailable",
-                "equivalence", "argmax_agreement", "logits_max_abs_diff", "error"]
+                "equivalence", "argmax_agreement", "logits_max_abs_diff", "ran_on", "error"]
 # what the page shows by default; the rest is in a collapsible table and in `bench export`
 CELL_SUMMARY_COLUMNS = ["model", "resolution", "backend", "device_name", "status", "fps",
                         "latency_ms_p50", "latency_ms_p99", "fps_norm_1080ti", "miou", "power",
                         "output vs eager fp32"]
+
+
+def ran_on(where: dict | None) -> str | None:
+    """``executor: host`` of a record (older records have none)."""
+    if not where:
+        return None
+    host = where.get("host")
+    return f"{where.get('name')}: {host}" if host else where.get("name")
 
 
 def power_text(r) -> str:
@@ -121,13 +130,14 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
         for rec in current_records(read_records(Path(run_dir) / "records.jsonl")):
             rec = dict(rec)
             rec["protocol_name"] = (rec.get("protocol") or {}).get("name")
+            rec["ran_on"] = ran_on(rec.get("executor"))
             rows.append(rec)
     frame = pd.DataFrame(rows)
-    for col in set(CELL_COLUMNS + ["height", "width", "params", "gflops", "macs", "cio", "moc",
+    for col in set(CELL_COLUMNS + list(WORK_FIELDS) + ["height", "width", "params", "gflops", "macs", "cio", "moc",
                                    "latency_samples_ms", "miou", "iou_per_class", "target",
                                    "pixel_acc", "n_images", "eval_at", "multi_scale",
                                    "accuracy_unavailable", "accuracy_error", "power_error",
-                                   "device", "equivalence_reason"]) - {"resolution", "protocol_name", "fps_norm_1080ti"}:
+                                   "device", "equivalence_reason"]) - {"resolution", "protocol_name", "fps_norm_1080ti", "ran_on"}:
         if col not in frame.columns:
             frame[col] = None
     if len(frame):
