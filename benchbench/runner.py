@@ -192,7 +192,7 @@ def run_cells(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, repo
             reasons = [e.accepts(cell) for e in executors]
             chosen = next((e for e, r in zip(executors, reasons) if r is None), None)
             if chosen is None:
-                refused.append(records.skipped(cell, suite, run_id, reasons[0]))
+                refused.append(records.skipped(cell, suite, run_id, reasons[0], executor=None))
             else:
                 plan[id(chosen)].append(cell)
         for executor in executors:

@@ -281,7 +281,7 @@ def test_a_cancelled_slurm_job_fails_its_cell_with_slurms_reason(slurm, tmp_path
 
 
 def test_sigterm_of_the_driver_cancels_its_jobs(slurm, tmp_path):
-    slow = dict(TIMING, max_time_s=120.0, min_iterations=10_000_000)
+    slow = dict(TIMING, max_time_s=120.0, target_ci_rel=1e-6)     # runs its 120 s
     path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5}, models=["fassd_net_l2"],
                  sizes=[[64, 128]], timing=slow)
     out_dir = tmp_path / "out"
@@ -293,6 +293,32 @@ def test_sigterm_of_the_driver_cancels_its_jobs(slurm, tmp_path):
     assert driver.returncode == 143
     assert err.decode().strip().startswith("bench: terminated (SIGTERM) after 0 of 1 cells")
     _wait_for(lambda: not slurm.squeue(), timeout=30, what="the job to be cancelled")
+
+
+def test_a_preempted_slurm_job_is_requeued_and_runs_its_cell_again(slurm, tmp_path, capsys):
+    """Preemption as SLURM does it (SIGTERM, then the job's warning signal USR2): submitit's
+    handler requeues the job, which runs the cell again from the start."""
+    slow = dict(TIMING, max_time_s=6.0, target_ci_rel=1e-6)       # runs its 6 s
+    path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5}, models=["fassd_net_l2"],
+                 sizes=[[64, 128]], timing=slow)
+    out_dir = tmp_path / "out"
+
+    def preempt_when_running():
+        run_dir = _wait_for(lambda: next(iter(out_dir.glob("four-*")), None), what="run dir")
+        job = _wait_for(lambda: next(iter(_jobs(run_dir).values()), None), what="jobs.json")
+        _wait_for(lambda: any(line.split()[-1] == "RUNNING" for line in slurm.squeue()),
+                  what="the job to run")
+        time.sleep(2)                      # inside the cell, past the worker's start
+        for sig in ("SIGTERM", "USR2"):
+            subprocess.run(["scancel", job, "--signal", sig], env=slurm.env, check=True)
+
+    preempter = threading.Thread(target=preempt_when_running)
+    preempter.start()
+    code, out = run(capsys, path, "--out", out_dir)
+    preempter.join()
+    r = records(out["run_dir"])[0]
+    assert code == 0 and r["status"] == "ok", r.get("error")
+    assert r["executor"]["slurm"]["restarts"] == 1
 
 
 def _driver(path, out_dir, slurm, **kw):

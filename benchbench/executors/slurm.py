@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -36,11 +37,38 @@ ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEU
 RESULT_GRACE_S = 15.0    # a COMPLETED job's result may reach a shared filesystem late
 
 
+class _Preempted(KeyboardInterrupt):
+    """Raised through the cell (which records any other exit as its failure) when submitit has
+    requeued the preempted job."""
+
+
+def _requeue_unwinds() -> None:
+    """submitit's preemption handler requeues the job and then calls ``sys.exit``, which a
+    cell would catch as a plugin's exit and record as a failure; turn that exit into an
+    interrupt that leaves the cell, and exit as submitit means to once outside it."""
+    sig = signal.SIGUSR2
+    original = signal.getsignal(sig)
+    if not callable(original):
+        return
+
+    def handler(signum, frame):
+        try:
+            original(signum, frame)
+        except SystemExit:
+            raise _Preempted() from None
+
+    signal.signal(sig, handler)
+
+
 def run_in_job(payload: dict) -> dict:
     """The function each SLURM job runs (pickled by reference: the nodes import benchbench)."""
     from .stages import run_payload
 
-    record = run_payload(payload, "slurm")
+    _requeue_unwinds()
+    try:
+        record = run_payload(payload, "slurm")
+    except _Preempted:
+        sys.exit(-1)               # requeued: the next start of this job runs the cell again
     array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
     record["executor"]["slurm"] = {
         "job_id": f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID"),

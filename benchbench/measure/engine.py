@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..records import latency_fields
 from ..stats import LatencyStats
 
 PROTOCOLS = ("paper", "robust")
@@ -70,11 +71,9 @@ class TimingResult:
     def metrics(self) -> dict:
         m = {"fps": self.fps, "latency_ms_mean": self.latency_ms_mean,
              "iterations": self.iterations, "timed_s": self.elapsed_s}
-        if self.stats is not None:
-            s = self.stats
-            m.update(latency_ms_p50=s.p50_ms, latency_ms_p90=s.p90_ms, latency_ms_p99=s.p99_ms,
-                     latency_ms_std=s.std_ms, latency_ms_min=s.min_ms, latency_ms_max=s.max_ms,
-                     latency_ci95_ms=list(s.ci95_p50_ms), fps_p50=1000.0 / s.p50_ms)
+        if self.stats is not None:      # per forward, as fps (forwards per second)
+            m.update({k: v for k, v in latency_fields(self.stats).items()
+                      if k != "latency_ms_mean"})
         if self.reference_samples_ms:
             ratios = self.relative_samples()
             m.update(latency_rel_p50=statistics.median(ratios),

@@ -23,6 +23,7 @@ import torch
 
 from ..measure.backends.onnx_export import export_onnx
 from ..measure.power.tegrastats import parse_log as parse_tegrastats, summarize
+from ..records import latency_fields
 from ..stats import LatencyStats
 from ..trtexec import (TrtexecSettings, build_command, parse_export_times, parse_log,
                        parse_version, time_command)
@@ -212,12 +213,7 @@ def _record(cell, suite, board, version, settings, onnx, build, timed) -> dict:
            "backend_info": {"trtexec_version": ".".join(map(str, version)), **onnx.info, **build,
                             "settings": settings.as_dict()}}
     if samples:
-        stats = LatencyStats.from_samples(samples)
-        out.update(latency_ms_mean=stats.mean_ms, latency_ms_p50=stats.p50_ms,
-                   latency_ms_p90=stats.p90_ms, latency_ms_p99=stats.p99_ms,
-                   latency_ms_std=stats.std_ms, latency_ms_min=stats.min_ms,
-                   latency_ms_max=stats.max_ms, latency_ci95_ms=list(stats.ci95_p50_ms),
-                   fps_p50=1000.0 / stats.p50_ms * cell.batch,
+        out.update(latency_fields(LatencyStats.from_samples(samples), cell.batch),
                    latency_samples_ms=[round(s, 5) for s in samples[: suite.timing.keep_samples]],
                    iterations=len(samples))
     else:
