@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import env, records
+from . import env, executors, records
 from .cells import Cell, expand, resolve_device
 from .errors import BenchError, ExecutorError, UsageError
 from .executors import RunContext, create_executor
@@ -111,11 +111,16 @@ def _open_store(suite, out_dir, resume, run_id, allow_env_change, plugins):
     """A new run directory for ``suite``, or the locked run directory ``resume``."""
     if resume is not None:
         store, info, suite, now, diffs = _open_resumed(resume, allow_env_change)
+        if executors.missing(suite.executor.name):
+            store.close()
+            raise UsageError(executors.missing(suite.executor.name))
         resumed = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "info": info,
                    "record": {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                               "environment_differences": diffs,
                               **({"environment": now} if diffs else {})}}
         return store, suite, info["run_id"], resumed
+    if executors.missing(suite.executor.name):      # before the run directory is made
+        raise UsageError(executors.missing(suite.executor.name))
     run_id = run_id or new_run_id(suite.name)
     store = RunStore.create(out_dir, run_id, {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "suite_path": suite.path,

@@ -97,11 +97,7 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         """Cancel every job, let the steps wind down, then end every process of this cluster
         (found by the SLURM_CONF in their environment: slurmd, its slurmstepds, their jobs),
         the controller and munged."""
-        subprocess.run(["scancel", "--full", "--user", "root"], env=self.env,
-                       capture_output=True)
-        deadline = time.monotonic() + 15
-        while self.squeue() and time.monotonic() < deadline:
-            time.sleep(0.5)
+        self.cancel_all(15)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in self._processes():
                 try:
@@ -129,6 +125,13 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
             if ours and (comm.startswith("slurm") or b"SLURM_JOB_ID" in b"".join(environ)):
                 found.append(int(entry.name))
         return found
+
+    def cancel_all(self, timeout: float = 30) -> None:
+        subprocess.run(["scancel", "--full", "--user", "root"], env=self.env,
+                       capture_output=True)
+        deadline = time.monotonic() + timeout
+        while self.squeue() and time.monotonic() < deadline:
+            time.sleep(0.3)
 
     def squeue(self) -> list[str]:
         out = subprocess.run(["squeue", "-h", "-o", "%i %T"], env=self.env,

@@ -124,6 +124,13 @@ def slurm(tmp_path_factory):
         os.environ["SLURM_CONF"] = saved
 
 
+@pytest.fixture
+def idle_slurm(slurm):
+    """The module's cluster with an empty queue: no job of an earlier test still running."""
+    slurm.cancel_all()
+    return slurm
+
+
 @pytest.fixture(scope="module")
 def four_runs(tmp_path_factory, slurm):
     """One run of the 4-cell suite per executor, kept for the tests below."""
@@ -135,9 +142,11 @@ def four_runs(tmp_path_factory, slurm):
                                 "local_num_cpus": 2, "local_num_gpus": 2}),
                        ("slurm", {"name": "slurm", "exclusive": True})):
         (tmp / name).mkdir()
+        # Ray's tasks time 1.5 s each, so that two started together surely overlap
+        timing = dict(TIMING, max_time_s=1.5, target_ci_rel=1e-6) if name == "ray" else TIMING
         t0 = time.perf_counter()
-        summary = benchbench.run_suite(suite(tmp / name, spec), out_dir=tmp / "out",
-                                       progress=False)
+        summary = benchbench.run_suite(suite(tmp / name, spec, timing=timing),
+                                       out_dir=tmp / "out", progress=False)
         seconds[name] = time.perf_counter() - t0
         runs[name] = summary.run_dir
     return runs, seconds
@@ -253,6 +262,7 @@ def _jobs(run_dir) -> dict:
         return {}
 
 
+@pytest.mark.usefixtures("idle_slurm")
 def test_a_cancelled_slurm_job_fails_its_cell_with_slurms_reason(slurm, tmp_path, capsys):
     """Exclusive jobs run one at a time on the one node: the second waits, and is cancelled."""
     path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5}, models=["fassd_net_l2"])
@@ -280,14 +290,16 @@ def test_a_cancelled_slurm_job_fails_its_cell_with_slurms_reason(slurm, tmp_path
     assert code == 0 and out["ok"] == 2 and out["ran"] == 1
 
 
+@pytest.mark.usefixtures("idle_slurm")
 def test_sigterm_of_the_driver_cancels_its_jobs(slurm, tmp_path):
     slow = dict(TIMING, max_time_s=120.0, target_ci_rel=1e-6)     # runs its 120 s
     path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5}, models=["fassd_net_l2"],
                  sizes=[[64, 128]], timing=slow)
     out_dir = tmp_path / "out"
     driver = _driver(path, out_dir, slurm)
-    _wait_for(lambda: any(line.split()[-1] == "RUNNING" for line in slurm.squeue()),
-              what="the job to run")
+    run_dir = _wait_for(lambda: next(iter(out_dir.glob("four-*")), None), what="the run dir")
+    job = _wait_for(lambda: next(iter(_jobs(run_dir).values()), None), what="jobs.json")
+    _wait_for(lambda: f"{job} RUNNING" in slurm.squeue(), what="the job to run")
     driver.send_signal(signal.SIGTERM)
     _, err = driver.communicate(timeout=60)
     assert driver.returncode == 143
@@ -295,6 +307,7 @@ def test_sigterm_of_the_driver_cancels_its_jobs(slurm, tmp_path):
     _wait_for(lambda: not slurm.squeue(), timeout=30, what="the job to be cancelled")
 
 
+@pytest.mark.usefixtures("idle_slurm")
 def test_a_preempted_slurm_job_is_requeued_and_runs_its_cell_again(slurm, tmp_path, capsys):
     """Preemption as SLURM does it (SIGTERM, then the job's warning signal USR2): submitit's
     handler requeues the job, which runs the cell again from the start."""
@@ -328,6 +341,7 @@ def _driver(path, out_dir, slurm, **kw):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
 
 
+@pytest.mark.usefixtures("idle_slurm")
 def test_a_killed_slurm_driver_resumes_and_collects_finished_jobs(slurm, tmp_path, capsys):
     path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5})
     out_dir = tmp_path / "out"
@@ -400,3 +414,28 @@ def test_executor_from_the_command_line_is_recorded(tmp_path, capsys):
     assert records(out["run_dir"])[0]["executor"]["name"] == "process"
     code = main(["run", str(suite(tmp_path, "local")), "--executor-opt", "nope", "--dry-run"])
     assert code == 2 and "--executor-opt 'nope': give KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("executor, library, message", [
+    ("ray", "ray", "bench: the ray executor needs ray: pip install 'benchbench[ray]' (or pip "
+                   "install 'ray[default]')"),
+    ("slurm", "submitit", "bench: the slurm executor needs submitit: pip install "
+                          "'benchbench[slurm]' (or pip install submitit)"),
+])
+def test_an_executor_whose_library_is_missing_says_what_to_install(tmp_path, capsys,
+                                                                    monkeypatch, executor,
+                                                                    library, message):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == library else real(name, *a))
+    code = main(["run", str(suite(tmp_path, executor)), "--out", str(tmp_path / "out")])
+    assert code == 2 and capsys.readouterr().err.strip() == message
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_slurm_without_sbatch_on_path_says_so(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("submitit")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code = main(["run", str(suite(tmp_path, "slurm")), "--out", str(tmp_path / "out")])
+    assert code == 2 and "submits with sbatch, which is not on PATH" in capsys.readouterr().err

@@ -78,6 +78,25 @@ def option_error(name: str, options: dict) -> tuple[str, str] | None:
     return None
 
 
+def missing(name: str) -> str | None:
+    """Why the ``name`` executor cannot start on this machine (a library or program it needs
+    is not there), in one line with what to install; None when it can."""
+    import importlib.util
+    import shutil
+
+    if name == "slurm":
+        if importlib.util.find_spec("submitit") is None:
+            return ("the slurm executor needs submitit: pip install 'benchbench[slurm]' (or pip "
+                    "install submitit)")
+        if shutil.which("sbatch") is None:
+            return ("the slurm executor submits with sbatch, which is not on PATH: run bench run "
+                    "on a SLURM login node (or where the SLURM client is configured)")
+    if name == "ray" and importlib.util.find_spec("ray") is None:
+        return ("the ray executor needs ray: pip install 'benchbench[ray]' (or pip install "
+                "'ray[default]')")
+    return None
+
+
 def create_executor(spec: ExecutorSpec, ctx: RunContext, **kwargs) -> Executor:
     import importlib
 
@@ -88,4 +107,4 @@ def create_executor(spec: ExecutorSpec, ctx: RunContext, **kwargs) -> Executor:
 
 
 __all__ = ["EXECUTORS", "OPTIONS", "Executor", "ExecutorSpec", "RunContext", "Where",
-           "create_executor", "option_error"]
+           "create_executor", "missing", "option_error"]

@@ -42,11 +42,12 @@ class RayExecutor(Executor):
 
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
-        try:
-            import ray
-        except ImportError:
-            raise UsageError("the ray executor needs ray: pip install 'benchbench[ray]' "
-                             "(or pip install 'ray[default]')") from None
+        from . import missing
+
+        if missing(self.name):
+            raise UsageError(missing(self.name))
+        import ray
+
         self.ray = ray
         self.started_here = False
         if not ray.is_initialized():

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -85,15 +84,10 @@ class SlurmExecutor(Executor):
 
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
-        try:
-            import submitit  # noqa: F401
-        except ImportError:
-            raise UsageError("the slurm executor needs submitit: pip install "
-                             "'benchbench[slurm]' (or pip install submitit)") from None
-        if shutil.which("sbatch") is None:
-            raise UsageError("the slurm executor submits with sbatch, which is not on PATH: run "
-                             "bench run on a SLURM login node (or where the SLURM client is "
-                             "configured)")
+        from . import missing
+
+        if missing(self.name):
+            raise UsageError(missing(self.name))
         logging.getLogger("submitit").setLevel(logging.ERROR)   # sacct noise without accounting
         self.folder = Path(self.options.get("folder") or Path(ctx.run_dir) / "slurm")
         self.jobs_file = self.folder / "jobs.json"
