@@ -189,18 +189,18 @@ def run_cells(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, repo
     info = store.run_info()
     ctx = RunContext(suite, run_id, store.run_dir, tuple(info.get("plugins", [])),
                      info["device"])
-    executors = _executors(suite, ctx)
+    chain = _executors(suite, ctx)
     writer = _RecordWriter(store, reporter)
     try:
-        plan, refused = {id(e): [] for e in executors}, []
+        plan, refused = {id(e): [] for e in chain}, []
         for cell in todo:
-            reasons = [e.accepts(cell) for e in executors]
-            chosen = next((e for e, r in zip(executors, reasons) if r is None), None)
+            reasons = [e.accepts(cell) for e in chain]
+            chosen = next((e for e, r in zip(chain, reasons) if r is None), None)
             if chosen is None:
                 refused.append(records.skipped(cell, suite, run_id, reasons[0], executor=None))
             else:
                 plan[id(chosen)].append(cell)
-        for executor in executors:
+        for executor in chain:
             if plan[id(executor)]:
                 executor.run(plan[id(executor)], writer, on_start=reporter.cell_started)
             if executor.run_info:
@@ -208,7 +208,7 @@ def run_cells(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, repo
         for record in refused:
             writer(record)
     finally:
-        for executor in executors:
+        for executor in chain:
             executor.close()
     return len(todo)
 

@@ -319,9 +319,10 @@ def test_a_preempted_slurm_job_is_requeued_and_runs_its_cell_again(slurm, tmp_pa
     def preempt_when_running():
         run_dir = _wait_for(lambda: next(iter(out_dir.glob("four-*")), None), what="run dir")
         job = _wait_for(lambda: next(iter(_jobs(run_dir).values()), None), what="jobs.json")
-        _wait_for(lambda: any(line.split()[-1] == "RUNNING" for line in slurm.squeue()),
-                  what="the job to run")
-        time.sleep(2)                      # inside the cell, past the worker's start
+        _wait_for(lambda: any("benchbench: cell " in p.read_text(errors="replace")
+                              for p in (run_dir / "slurm").glob("*/*_log.out")),
+                  what="the cell to start in its job")
+        time.sleep(1)
         for sig in ("SIGTERM", "USR2"):
             subprocess.run(["scancel", job, "--signal", sig], env=slurm.env, check=True)
 

@@ -64,6 +64,8 @@ def run_in_job(payload: dict) -> dict:
     from .stages import run_payload
 
     _requeue_unwinds()
+    print(f"benchbench: cell {payload['cell_id']} started (restart "
+          f"{os.environ.get('SLURM_RESTART_COUNT') or 0})", flush=True)    # into the job's log
     try:
         record = run_payload(payload, "slurm")
     except _Preempted:
