@@ -81,8 +81,9 @@ def crashy_plugin(tmp_path, tag: str) -> str:
 
 def run(capsys, *args):
     code = main(["run", *map(str, args), "--no-progress", "--json"])
-    out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip().startswith("{") else out
+    captured = capsys.readouterr()
+    out = captured.out
+    return code, json.loads(out) if out.strip().startswith("{") else out + captured.err
 
 
 def records(run_dir) -> list[dict]:
@@ -440,3 +441,36 @@ def test_slurm_without_sbatch_on_path_says_so(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     code = main(["run", str(suite(tmp_path, "slurm")), "--out", str(tmp_path / "out")])
     assert code == 2 and "submits with sbatch, which is not on PATH" in capsys.readouterr().err
+
+
+def test_ray_on_an_existing_cluster_by_address(tmp_path):
+    """A cluster started apart (``ray start --head``, as a lab's is), reached by address with
+    Ray's token authentication; the driver disconnects at the end and the cluster stays."""
+    pytest.importorskip("ray", reason="the ray executor needs ray")
+    cli = [sys.executable, "-c", "import sys; from ray.scripts.scripts import main; "
+                                 "sys.argv[0] = 'ray'; main()"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run(cli + ["start", "--head", "--num-cpus", "2", "--port", str(port),
+                          "--include-dashboard", "false", "--disable-usage-stats"],
+                   check=True, capture_output=True, timeout=180)
+    try:
+        path = suite(tmp_path, {"name": "ray", "address": f"127.0.0.1:{port}"},
+                     models=["fassd_net_l2"], sizes=[[64, 128]])
+        driver = subprocess.run(        # `bench run` as a user types it (Ray reads its auth
+            [sys.executable, "-c", "import sys; from benchbench.cli import main; "   # mode at
+             "sys.exit(main())", "run", str(path), "--out", str(tmp_path / "out"),  # import)
+             "--no-progress", "--json"], env=dict(os.environ, RAY_AUTH_MODE="token"),
+            capture_output=True, text=True, timeout=300)
+        assert driver.returncode == 0, driver.stderr[-2000:]
+        out = json.loads(driver.stdout)                  # Ray's own lines stay off stdout
+        r = records(out["run_dir"])[0]
+        assert r["status"] == "ok" and r["executor"]["name"] == "ray"
+        assert r["executor"]["ray"]["node_id"] and r["executor"]["pid"] != os.getpid()
+        status = subprocess.run(cli + ["status", "--address", f"127.0.0.1:{port}"],
+                                env=dict(os.environ, RAY_AUTH_MODE="token"),
+                                capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr       # still up after the run
+    finally:
+        subprocess.run(cli + ["stop", "--force"], capture_output=True, timeout=120)

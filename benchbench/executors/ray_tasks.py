@@ -14,6 +14,7 @@ cancels the tasks still running."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
 from .. import records
@@ -49,21 +50,30 @@ class RayExecutor(Executor):
         import ray
 
         self.ray = ray
-        self.started_here = False
+        self.started_here = False         # ray.shutdown() at close: a local cluster stops, a
+                                          # connection to an existing one is closed
         if not ray.is_initialized():
             address = self.options.get("address")
             try:
-                if address:
-                    ray.init(address=address, log_to_driver=False)
-                else:
-                    ray.init(num_cpus=self.options.get("local_num_cpus"),
-                             num_gpus=self.options.get("local_num_gpus"),
-                             include_dashboard=False, log_to_driver=False)
-                    self.started_here = True
+                with contextlib.redirect_stdout(sys.stderr):     # see run()
+                    self._init(address)
             except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError and others
                 where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+                hint = (" (a cluster with token authentication, Ray's default, also needs "
+                        "RAY_AUTH_MODE=token and its token in ~/.ray/auth_token or "
+                        "RAY_AUTH_TOKEN)" if address and "RAY_AUTH_MODE" not in os.environ
+                        else "")
                 raise ExecutorError(f"could not start or reach {where}: "
-                                    f"{records.one_line(exc)}") from None
+                                    f"{records.one_line(exc)}{hint}") from None
+            self.started_here = True      # this driver's connection (or local cluster)
+
+    def _init(self, address: str | None) -> None:
+        if address:
+            self.ray.init(address=address, log_to_driver=False)
+        else:
+            self.ray.init(num_cpus=self.options.get("local_num_cpus"),
+                          num_gpus=self.options.get("local_num_gpus"),
+                          include_dashboard=False, log_to_driver=False)
 
     def accepts(self, cell) -> str | None:
         from .local import LocalExecutor
