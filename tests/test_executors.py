@@ -474,3 +474,15 @@ def test_ray_on_an_existing_cluster_by_address(tmp_path):
         assert status.returncode == 0, status.stderr       # still up after the run
     finally:
         subprocess.run(cli + ["stop", "--force"], capture_output=True, timeout=120)
+
+
+def test_a_worker_runs_the_cells_repeats_each_opened_by_the_builtin_reference(tmp_path, capsys):
+    timing = dict(TIMING, repeats=3, reference="builtin")
+    code, out = run(capsys, suite(tmp_path, "process", models=["fassd_net_l2"], sizes=[[64, 128]],
+                                  timing=timing), "--out", tmp_path / "out")
+    r = records(out["run_dir"])[0]
+    assert code == 0 and r["status"] == "ok" and r["executor"]["name"] == "process"
+    assert [x["round"] for x in r["repeats"]] == [0, 1, 2] and len(r["repeat_centres_ms"]) == 3
+    assert r["reference"]["workload"] == "builtin: fassd_net_l2@128x256 eager-fp32 b1 on cpu"
+    assert len(r["reference"]["per_round_ms"]) == 3
+    assert all(x["drift_normalised"] > 0 for x in r["repeats"])
