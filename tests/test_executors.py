@@ -513,3 +513,15 @@ def test_a_worker_runs_the_cells_repeats_each_opened_by_the_builtin_reference(tm
     assert r["reference"]["workload"] == "builtin: fassd_net_l2@128x256 eager-fp32 b1 on cpu"
     assert len(r["reference"]["per_round_ms"]) == 3
     assert all(x["drift_normalised"] > 0 for x in r["repeats"])
+
+
+def test_a_worker_past_its_timeout_is_killed_and_its_cell_failed(tmp_path, capsys):
+    slow = dict(TIMING, max_time_s=120.0, target_ci_rel=1e-6)
+    path = suite(tmp_path, {"name": "process", "timeout_s": 1}, models=["fassd_net_l2"],
+                 sizes=[[64, 128]], timing=slow)
+    t0 = time.monotonic()
+    code, out = run(capsys, path, "--out", tmp_path / "out")
+    r = records(out["run_dir"])[0]
+    assert code == 3 and time.monotonic() - t0 < 60
+    assert r["error"] == "the worker ran past executor.timeout_s (1 s) and was killed"
+    assert r["executor"]["name"] == "process" and r["executor"]["pid"] != os.getpid()
