@@ -9,17 +9,11 @@ from __future__ import annotations
 import time
 
 SCHEMA_VERSION = 1
-STATUSES = ("ok", "failed", "skipped")
 
 # what identifies a cell: the same in every record of it, whatever ran it
 CELL_FIELDS = ("schema_version", "run_id", "suite", "cell_id", "model", "model_args",
                "num_classes", "height", "width", "batch", "backend", "precision",
                "backend_options", "backend_label", "device", "target")
-OUTCOME_FIELDS = ("status", "error", "started_at", "finished_at", "executor")
-# per-frame latency (ms) and throughput (frames/s) of a timed cell
-LATENCY_FIELDS = ("latency_ms_mean", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
-                  "latency_ms_std", "latency_ms_min", "latency_ms_max", "latency_ci95_ms",
-                  "fps", "fps_p50", "iterations")
 # machine-independent counts of the static analysis (fvcore conventions: MACs, see analysis/)
 WORK_FIELDS = ("params", "macs", "gflops", "macs_paper", "conv_macs", "cio", "moc",
                "peak_activation_mb")

@@ -525,7 +525,7 @@ class _Validator:
         if value is None:
             return ExecutorSpec("boards" if remote else "local")
         if isinstance(value, str):
-            name, options, where = value, {}, "executor"
+            name, options, beside = value, {}, {}
         else:
             value = self.mapping(value, "executor")
             if "name" not in value:
@@ -537,12 +537,13 @@ class _Validator:
                 if key in options:
                     self.fail(f"executor.{key}", "is given twice (beside name and in options)")
             options.update(beside)
-            where = "executor.options" if "options" in value else "executor"
         name = self.choice(name, tuple(EXECUTOR_OPTIONS), "executor.name"
                            if not isinstance(value, str) else "executor")
         problem = option_error(name, options)
         if problem:
-            self.fail(f"{where}.{problem[0]}", problem[1])
+            key = problem[0]
+            self.fail(f"executor.{key}" if key in beside else f"executor.options.{key}",
+                      problem[1])
         if remote and name != "boards":
             self.fail("executor", f"remote: boards run as the boards executor, not {name!r} "
                       f"(drop executor:, or drop remote:)")

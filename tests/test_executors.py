@@ -17,7 +17,7 @@ import yaml
 import benchbench
 from _slurm import SlurmCluster, slurm_missing
 from benchbench.cli import main
-from benchbench.records import CELL_FIELDS
+from benchbench.records import CELL_FIELDS, EXECUTOR_FIELDS
 from benchbench.store import RunStore, current_records, read_records
 
 MODELS = ["fassd_net_l2", "fc_hardnet_70"]
@@ -101,6 +101,8 @@ def check_four_ok(run_dir, executor: str) -> list[dict]:
         f"{m}@{h}x{w}/b1/eager-fp32/cpu" for m in MODELS for h, w in SIZES}
     assert all(r["status"] == "ok" for r in recs), [r.get("error") for r in recs]
     assert all(r["executor"]["name"] == executor for r in recs)
+    assert all(set(r["executor"]) >= set(EXECUTOR_FIELDS) for r in recs)
+    assert all(r["executor"]["started_unix"] < r["executor"]["finished_unix"] for r in recs)
     assert {r["model"]: r["params"] for r in recs} == {"fassd_net_l2": 2_289_454,
                                                        "fc_hardnet_70": 4_119_257}
     return recs

@@ -5,8 +5,7 @@ import sys
 import time
 
 from ..errors import BenchError, UsageError
-EXECUTOR_NAMES = ("local", "process", "boards", "slurm", "ray")   # executors.EXECUTORS
-
+from ..executors import EXECUTORS
 from ._common import (EXIT_CELLS_FAILED, EXIT_OK, add_plugin_flag, emit,
                       load_cli_plugins, writable_dir, writable_file)
 
@@ -30,8 +29,8 @@ def add_parser(sub) -> None:
     run.add_argument("--remote", action="append", metavar="[ssh://]USER@HOST[:PORT]",
                      help="run the suite's trtexec cells on this board over SSH (repeatable: "
                           "cells are spread over the boards); overrides the suite's remote:")
-    run.add_argument("--executor", choices=EXECUTOR_NAMES, metavar="NAME",
-                     help=f"where the cells run: {', '.join(EXECUTOR_NAMES)} (default: the "
+    run.add_argument("--executor", choices=tuple(EXECUTORS), metavar="NAME",
+                     help=f"where the cells run: {', '.join(EXECUTORS)} (default: the "
                           f"suite's executor:, else local); overrides the suite's")
     run.add_argument("--executor-opt", action="append", default=[], metavar="KEY=VALUE",
                      help="an option of the executor (repeatable), e.g. partition=gpu; the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..limits import finite_number
 from .base import Executor, RunContext, Where
 
 # name -> (module, class); imported when used (submitit and ray are optional extras)
@@ -57,9 +58,6 @@ class ExecutorSpec:
     name: str = "local"
     options: dict = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        return {"name": self.name, "options": dict(self.options)}
-
 
 def option_error(name: str, options: dict) -> tuple[str, str] | None:
     """(field, message) for the first option ``name`` does not have or gets the wrong type."""
@@ -72,8 +70,8 @@ def option_error(name: str, options: dict) -> tuple[str, str] | None:
         if value is not None and (not isinstance(value, kinds)
                                   or (isinstance(value, bool) and bool not in kinds)):
             return (key, f"must be {' or '.join(k.__name__ for k in kinds)}, got {value!r}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
-                value != value or value < 0 or value in (float("inf"),)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+                finite_number(value) and value >= 0):
             return (key, f"must be a finite number >= 0, got {value!r}")
     return None
 

@@ -36,12 +36,25 @@ class Executor:
     name = "executor"
 
     def __init__(self, ctx: RunContext, options: dict | None = None):
+        from ..errors import UsageError
+        from . import missing
+
+        if missing(self.name):
+            raise UsageError(missing(self.name))
         self.ctx = ctx
         self.options = dict(options or {})      # validated against executors.OPTIONS
         self.run_info: dict = {}     # what the run's run.json gains from this executor
 
     def accepts(self, cell) -> str | None:
-        return None
+        """Cells whose backend runs in a Python process (all but trtexec, which ``boards``
+        runs); the backend's own reason for the others."""
+        from ..measure.backends import create_backend
+
+        backend = create_backend(cell.backend, cell.backend_options)
+        if getattr(backend, "in_process", True):
+            return None
+        return (backend.unavailable_reason(cell.device, cell.precision)
+                or f"{cell.backend} runs out of process (the boards executor)")
 
     def run(self, cells: list, on_record, on_start=None) -> None:
         raise NotImplementedError

@@ -17,15 +17,6 @@ from .stages import run_round
 class LocalExecutor(Executor):
     name = "local"
 
-    def accepts(self, cell) -> str | None:
-        from ..measure.backends import create_backend
-
-        backend = create_backend(cell.backend, cell.backend_options)
-        if getattr(backend, "in_process", True):
-            return None
-        return (backend.unavailable_reason(cell.device, cell.precision)
-                or f"{cell.backend} runs out of process (the boards executor)")
-
     def run(self, cells: list, on_record, on_start=None) -> None:
         from ..rounds import ReferenceWorkload, finalize
 

@@ -26,10 +26,6 @@ POLL_S = 0.1
 class ProcessExecutor(Executor):
     name = "process"
 
-    def accepts(self, cell) -> str | None:
-        from .local import LocalExecutor
-        return LocalExecutor.accepts(self, cell)
-
     def run(self, cells: list, on_record, on_start=None) -> None:
         for cell in cells:
             if on_start is not None:

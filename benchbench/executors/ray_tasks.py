@@ -18,7 +18,7 @@ import os
 import sys
 
 from .. import records
-from ..errors import ExecutorError, UsageError
+from ..errors import ExecutorError
 from .base import Executor, Where
 
 WAIT_S = 1.0
@@ -43,10 +43,6 @@ class RayExecutor(Executor):
 
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
-        from . import missing
-
-        if missing(self.name):
-            raise UsageError(missing(self.name))
         import ray
 
         self.ray = ray
@@ -74,10 +70,6 @@ class RayExecutor(Executor):
             self.ray.init(num_cpus=self.options.get("local_num_cpus"),
                           num_gpus=self.options.get("local_num_gpus"),
                           include_dashboard=False, log_to_driver=False)
-
-    def accepts(self, cell) -> str | None:
-        from .local import LocalExecutor
-        return LocalExecutor.accepts(self, cell)
 
     def run(self, cells: list, on_record, on_start=None) -> None:
         # Ray prints a dead worker's story to sys.stdout, which holds --json's output

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from .. import records
-from ..errors import ExecutorError, UsageError
+from ..errors import ExecutorError
 from ..fileio import write_atomic
 from .base import Executor, Where
 
@@ -86,17 +86,9 @@ class SlurmExecutor(Executor):
 
     def __init__(self, ctx, options=None):
         super().__init__(ctx, options)
-        from . import missing
-
-        if missing(self.name):
-            raise UsageError(missing(self.name))
         logging.getLogger("submitit").setLevel(logging.ERROR)   # sacct noise without accounting
         self.folder = Path(self.options.get("folder") or Path(ctx.run_dir) / "slurm")
         self.jobs_file = self.folder / "jobs.json"
-
-    def accepts(self, cell) -> str | None:
-        from .local import LocalExecutor
-        return LocalExecutor.accepts(self, cell)
 
     def run(self, cells: list, on_record, on_start=None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -133,7 +133,7 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
             rec["ran_on"] = ran_on(rec.get("executor"))
             rows.append(rec)
     frame = pd.DataFrame(rows)
-    for col in set(CELL_COLUMNS + list(WORK_FIELDS) + ["height", "width", "params", "gflops", "macs", "cio", "moc",
+    for col in set(CELL_COLUMNS + list(WORK_FIELDS) + ["height", "width",
                                    "latency_samples_ms", "miou", "iou_per_class", "target",
                                    "pixel_acc", "n_images", "eval_at", "multi_scale",
                                    "accuracy_unavailable", "accuracy_error", "power_error",
