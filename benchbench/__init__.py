@@ -1,7 +1,17 @@
-"""benchbench: speed/accuracy benchmarking of real-time semantic segmentation networks."""
+"""benchbench: speed/accuracy benchmarking of real-time semantic segmentation networks.
+
+The model registry is imported on first use (``benchbench.create_model`` and friends), so that
+``bench --help`` and the commands that need no model do not import torch."""
 __version__ = "0.1.0"
 
-from .zoo import Reported, create_model, list_models, model_card, register_model  # noqa: E402
+_FROM_ZOO = ("Reported", "create_model", "list_models", "model_card", "register_model")
+
+
+def __getattr__(name: str):
+    if name in _FROM_ZOO:
+        from . import zoo
+        return getattr(zoo, name)
+    raise AttributeError(f"module 'benchbench' has no attribute {name!r}")
 
 
 def analyze(*args, **kwargs):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 import re
+import sys
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data" / "devices.csv"
@@ -42,12 +44,10 @@ def match_name(name: str, kind: str | None = None) -> dict | None:
 
 
 def detect_current(profiles=None, devicetree: Path = Path("/proc/device-tree/model")) -> dict:
-    """Which profile this machine is: the CUDA device name (NVML/torch), else the Jetson
+    """Which profile this machine is: the first visible CUDA device's name, else the Jetson
     device-tree model, else the CPU."""
-    import torch
-
-    if torch.cuda.is_available():
-        name = torch.cuda.get_device_name(0)
+    name = _cuda_device_name()
+    if name:
         found = match_name(name, "gpu") or match_name(name)
         if found:
             return {**found, "detected_as": f"CUDA device '{name}'"}
@@ -58,3 +58,40 @@ def detect_current(profiles=None, devicetree: Path = Path("/proc/device-tree/mod
             return {**found, "detected_as": f"device-tree model '{model}'"}
     from .env import cpu_model
     return {**profile("cpu"), "detected_as": f"CPU '{cpu_model()}'"}
+
+
+def _cuda_device_name() -> str | None:
+    """torch's device 0 where torch is already imported; otherwise NVML's first device that
+    CUDA_VISIBLE_DEVICES leaves visible (so a command that needs no model does not import
+    torch). None without an NVIDIA driver."""
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+    except Exception:  # no driver, no NVML (CPU machines, Jetson boards)
+        return None
+    try:
+        handle = _first_visible(pynvml)
+        if handle is None:
+            return None
+        name = pynvml.nvmlDeviceGetName(handle)
+        return name.decode() if isinstance(name, bytes) else name
+    except Exception:
+        return None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _first_visible(pynvml):
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return pynvml.nvmlDeviceGetHandleByIndex(0) if pynvml.nvmlDeviceGetCount() else None
+    first = visible.split(",")[0].strip()
+    if not first or first.startswith("-"):
+        return None                       # "" or "-1": CUDA sees no device
+    if first.isdigit():
+        return pynvml.nvmlDeviceGetHandleByIndex(int(first))
+    return pynvml.nvmlDeviceGetHandleByUUID(first if first.startswith(("GPU-", "MIG-"))
+                                            else f"GPU-{first}")

@@ -6,8 +6,6 @@ import platform
 import subprocess
 from pathlib import Path
 
-import torch
-
 from . import __version__
 
 
@@ -36,6 +34,8 @@ def git_commit() -> str | None:
 
 
 def _gpu_info() -> dict:
+    import torch
+
     if not torch.cuda.is_available():
         return {"gpu_name": None}
     idx = torch.cuda.current_device()
@@ -54,6 +54,8 @@ def _gpu_info() -> dict:
 
 
 def _versions() -> dict:
+    import torch
+
     out = {"python": platform.python_version(), "torch": torch.__version__,
            "cuda": torch.version.cuda,
            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
@@ -68,6 +70,7 @@ def _versions() -> dict:
 
 def collect() -> dict:
     import psutil
+    import torch
 
     return {
         "host": platform.node(),

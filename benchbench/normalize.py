@@ -9,11 +9,11 @@ ratio), which is flagged ``estimate`` wherever it is used.
 """
 from __future__ import annotations
 
+import csv
 import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
 
 from .devices import match_name, profile
 
@@ -40,7 +40,7 @@ class NormalizedFPS:
 
 
 def gpu_key(printed: str | None) -> str | None:
-    if not printed or (isinstance(printed, float) and pd.isna(printed)):
+    if not printed or _missing(printed):
         return None
     key = printed.strip().lower()
     if key in GPU_ALIASES:
@@ -50,7 +50,7 @@ def gpu_key(printed: str | None) -> str | None:
 
 
 def normalize_fps(fps: float | None, device_key: str | None, tensorrt: bool = False) -> NormalizedFPS:
-    if fps is None or pd.isna(fps):
+    if _missing(fps):
         return NormalizedFPS(None, None, None, False, "no FPS")
     prof = profile(device_key) if device_key else None
     if prof is None:
@@ -64,31 +64,60 @@ def normalize_fps(fps: float | None, device_key: str | None, tensorrt: bool = Fa
     return NormalizedFPS(fps / factor / trt, factor, kind, kind == "spec estimate")
 
 
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def _bool(v) -> bool:
     return str(v).strip().lower() == "true"
 
 
+_INT_COLUMNS = ("input_h", "input_w")
+_FLOAT_COLUMNS = ("params_m", "gflops", "fps", "miou_val", "miou_test")
+
+
+def _typed(row: dict) -> dict:
+    for key in _INT_COLUMNS:
+        row[key] = int(row[key]) if row[key] else None
+    for key in _FLOAT_COLUMNS:
+        row[key] = float(row[key]) if row[key] else None
+    for key, value in row.items():
+        if value == "":
+            row[key] = None
+    row["tensorrt"] = _bool(row["tensorrt"])
+    return row
+
+
 @functools.lru_cache(maxsize=1)
-def _literature() -> pd.DataFrame:
-    df = pd.read_csv(DATA / "literature.csv", dtype={"gpu_resolved": str})
-    df["tensorrt"] = df["tensorrt"].map(_bool)
-    keys = [r if isinstance(r, str) and r else gpu_key(g)
-            for r, g in zip(df["gpu_resolved"], df["gpu_printed"])]
-    df["gpu"] = keys
-    norm = [normalize_fps(f, k, t) for f, k, t in zip(df["fps"], keys, df["tensorrt"])]
-    df["fps_norm"] = [n.value for n in norm]
-    df["fps_norm_estimate"] = [n.estimate for n in norm]
-    df["fps_norm_reason"] = [n.reason for n in norm]
-    df["source"] = df["paper"] + ", " + df["table"]
-    return df
+def _literature_rows() -> tuple[dict, ...]:
+    """Every row of ``data/literature.csv`` with its GPU key and normalised FPS (plain Python:
+    ``bench literature`` needs no pandas)."""
+    rows = []
+    with open(DATA / "literature.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            row = _typed(row)
+            row["gpu"] = row.pop("gpu_resolved") or gpu_key(row["gpu_printed"])
+            norm = normalize_fps(row["fps"], row["gpu"], row["tensorrt"])
+            row.update(fps_norm=norm.value, fps_norm_estimate=norm.estimate,
+                       fps_norm_reason=norm.reason, source=f"{row['paper']}, {row['table']}")
+            rows.append(row)
+    return tuple(rows)
 
 
-def literature(dataset: str | None = None) -> pd.DataFrame:
-    df = _literature().copy()
-    return df[df["dataset"] == dataset] if dataset else df
+def literature_rows(dataset: str | None = None) -> list[dict]:
+    return [dict(r) for r in _literature_rows() if not dataset or r["dataset"] == dataset]
 
 
-def literature_per_class() -> pd.DataFrame:
+def literature(dataset: str | None = None):
+    """The published results as a pandas DataFrame (one row per method, size and GPU)."""
+    import pandas as pd
+
+    return pd.DataFrame(literature_rows(dataset)).reset_index(drop=True)
+
+
+def literature_per_class():
+    import pandas as pd
+
     return pd.read_csv(DATA / "literature_per_class.csv")
 
 

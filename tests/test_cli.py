@@ -46,3 +46,26 @@ def test_report_needs_a_run_dir(tmp_path, capsys):
 def test_run_needs_suite_or_resume(capsys):
     assert main(["run"]) == 2
     assert "exactly one" in capsys.readouterr().err
+
+
+_PROBE = ("import sys, os; from benchbench.cli import main\n"
+          "os.dup2(os.open(os.devnull, os.O_WRONLY), 1)\n"
+          "try:\n    code = main(sys.argv[1:])\nexcept SystemExit as exc:\n    code = exc.code\n"
+          "sys.stderr.write(f'code={code} torch={\"torch\" in sys.modules} '\n"
+          "                 f'pandas={\"pandas\" in sys.modules}')")
+
+
+def _imports_of(*argv) -> str:
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True,
+                          timeout=120).stderr.strip().splitlines()[-1]
+
+
+def test_the_commands_that_need_no_model_do_not_import_torch_or_pandas(tmp_path):
+    log = tmp_path / "tegrastats.log"
+    log.write_text("RAM 2448/7846MB (lfb 1x2MB) CPU [1%@102,0%@102] VDD_IN 2000/2000\n")
+    for argv in (["--help"], ["run", "--help"], ["devices"], ["literature"],
+                 ["telemetry", "tegrastats", str(log)]):
+        assert _imports_of(*argv).endswith("torch=False pandas=False"), argv
+    assert _imports_of("literature", "--json") == "code=0 torch=False pandas=False"

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..zoo import create_model
-from .counters import count_on_meta
+from .counters import build_on_meta, count_on_meta
 
 CONVENTIONS = {
     "macs": "fvcore FlopCountAnalysis.total() convention: one multiply-accumulate = 1",
@@ -88,8 +88,7 @@ def _reads_values(exc: BaseException) -> bool:
 @functools.lru_cache(maxsize=64)
 def _meta_model(name: str, args_key: str) -> nn.Module:
     """One meta-device instance per (model, arguments), reused across sizes."""
-    with torch.device("meta"):
-        return create_model(name, **json.loads(args_key)).eval()
+    return build_on_meta(create_model, name, **json.loads(args_key)).eval()
 
 
 def _analyze_module(model: nn.Module, name: str, size, batch: int,

@@ -42,8 +42,10 @@ _DISPATCH_ONLY = {"view", "_unsafe_view", "t", "alias", "as_strided", "unsqueeze
 # ops whose output has the shape and dtype of their first argument (binary ones only when the
 # other operand is a scalar or a same-shaped tensor)
 _UNARY = {"batch_norm", "prelu", "_prelu_kernel", "relu", "relu6", "hardtanh", "sigmoid", "silu",
-          "hardswish", "gelu", "elu", "leaky_relu"}
+          "hardswish", "gelu", "elu", "leaky_relu", "exp", "tanh", "neg", "abs", "sqrt", "rsqrt",
+          "log", "hardsigmoid", "softplus", "mish"}
 _BINARY = {"add", "mul", "sub", "div"}
+_COMPARE = {"le", "lt", "ge", "gt", "eq", "ne"}       # same rule as _BINARY, bool output
 # dispatch names whose jit-level (fvcore) name differs
 _JIT_NAME = {"_prelu_kernel": "prelu", "_adaptive_avg_pool2d": "adaptive_avg_pool2d",
              "convolution": "_convolution", "conv1d": "_convolution", "conv2d": "_convolution",
@@ -86,6 +88,109 @@ _FVCORE_HANDLES = {
 }
 
 
+def _conv_shape(args):
+    """Output shape of a batched, non-transposed 2-D convolution with numeric padding (the
+    meta kernel's formula); None for any other form, which then runs the meta kernel."""
+    x, w = args[0], args[1]
+    if len(args) > 7:                                     # aten.convolution
+        stride, padding, dilation, transposed, groups = (args[3], args[4], args[5], args[6],
+                                                         args[8])
+        if transposed:
+            return None
+    else:                                                 # aten.conv2d
+        given = list(args[3:7])
+        stride, padding, dilation, groups = given + [1, 0, 1, 1][len(given):]
+    if (x.dim() != 4 or w.dim() != 4 or isinstance(padding, str)
+            or x.shape[1] != w.shape[1] * groups):
+        return None
+    out = [x.shape[0], w.shape[0]]
+    for i in range(2):
+        s, p, d = (_pair(v)[i] for v in (stride, padding, dilation))
+        size = (x.shape[2 + i] + 2 * p - d * (w.shape[2 + i] - 1) - 1) // s + 1
+        if size <= 0:
+            return None
+        out.append(size)
+    return out
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else (v[0], v[0]) if len(v) == 1 else v
+
+
+def _cat_shape(args):
+    tensors, dim = args[0], (args[1] if len(args) > 1 else 0)
+    first = tensors[0]
+    dim = dim % first.dim() if first.dim() else 0
+    if any(t.dim() != first.dim() or t.dtype != first.dtype or
+           t.shape[:dim] != first.shape[:dim] or t.shape[dim + 1:] != first.shape[dim + 1:]
+           for t in tensors):
+        return None
+    return [*first.shape[:dim], sum(t.shape[dim] for t in tensors), *first.shape[dim + 1:]]
+
+
+def _grid_sample_shape(args):
+    x, grid = args[0], args[1]
+    if x.dim() != 4 or grid.dim() != 4 or grid.shape[0] != x.shape[0]:
+        return None
+    return [x.shape[0], x.shape[1], grid.shape[1], grid.shape[2]]
+
+
+def _adaptive_pool_shape(args):
+    x, size = args[0], args[1]
+    if x.dim() != 4 or any(s is None for s in size):
+        return None
+    return [x.shape[0], x.shape[1], *_pair(size)]
+
+
+def _where_shape(args):
+    cond, a, b = args[0], args[1], args[2]
+    if all(isinstance(t, torch.Tensor) for t in (a, b)) and \
+            cond.shape == a.shape == b.shape and a.dtype == b.dtype:
+        return list(a.shape)
+    return None
+
+
+def _same_shape_operands(args) -> bool:
+    return not (isinstance(args[1], torch.Tensor) and args[1].shape != args[0].shape)
+
+
+def _like(x, dtype=None):
+    """A new tensor shaped as ``x`` (the cheap constructor where the layout is plain)."""
+    if x.is_contiguous():
+        return torch.empty(x.shape, dtype=dtype or x.dtype, device=x.device)
+    return torch.empty_like(x, dtype=dtype)
+
+
+# ops whose output shape is computed here instead of by their meta kernels (slow Python
+# decompositions; the counts need shapes only). None falls back to the kernel, which also
+# raises for an invalid call.
+_SHAPE_OF = {"conv2d": _conv_shape, "convolution": _conv_shape, "cat": _cat_shape,
+             "grid_sampler": _grid_sample_shape, "grid_sampler_2d": _grid_sample_shape,
+             "adaptive_avg_pool2d": _adaptive_pool_shape,
+             "_adaptive_avg_pool2d": _adaptive_pool_shape, "where": _where_shape}
+
+
+def _shape_only(name: str, args, kwargs):
+    """The op's output without running its meta kernel, where its shape follows from the
+    arguments (elementwise ops: the input's; in place: the input itself); None otherwise."""
+    if name.endswith("_") and name[:-1] in _UNARY | _BINARY:
+        return args[0]
+    if name in _UNARY and args[0].is_floating_point():
+        return _like(args[0])
+    if name in _BINARY and _same_shape_operands(args):
+        return _like(args[0])
+    if name in _COMPARE and _same_shape_operands(args):
+        return _like(args[0], torch.bool)
+    if name in ("upsample_bilinear2d", "upsample_nearest2d") and args[1] is not None:
+        return args[0].new_empty((*args[0].shape[:2], *args[1]))
+    shape_of = _SHAPE_OF.get(name)
+    shape = shape_of(args) if shape_of and not kwargs else None
+    if shape is None:
+        return None
+    like = args[0][0] if name == "cat" else args[1] if name == "where" else args[0]
+    return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+
 class _FvcoreAndMemoryMode(TorchDispatchMode):
     """Counts fvcore-convention MACs per aten op and tracks live activation bytes."""
 
@@ -95,19 +200,12 @@ class _FvcoreAndMemoryMode(TorchDispatchMode):
         self.unsupported: Counter = Counter()
         self.live = input_bytes
         self.peak = input_bytes
+        self.alive: dict = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func._schema.name.split("::")[-1]
-        # Skip the meta kernels of elementwise ops (slow Python decompositions): their output is
-        # the input's shape (in-place ones return the input itself).
-        if name.endswith("_") and name[:-1] in _UNARY | _BINARY:
-            out = args[0]
-        elif name in _UNARY or (name in _BINARY and not (isinstance(args[1], torch.Tensor)
-                                                         and args[1].shape != args[0].shape)):
-            out = torch.empty_like(args[0])
-        elif name in ("upsample_bilinear2d", "upsample_nearest2d") and args[1] is not None:
-            out = args[0].new_empty((*args[0].shape[:2], *args[1]))
-        else:
+        out = _shape_only(name, args, kwargs)
+        if out is None:
             out = func(*args, **(kwargs or {}))
         jit_name = _JIT_NAME.get(name, name)
         first = out[0] if isinstance(out, (tuple, list)) else out
@@ -131,10 +229,10 @@ class _FvcoreAndMemoryMode(TorchDispatchMode):
         nbytes = out.numel() * out.element_size()
         self.live += nbytes
         self.peak = max(self.peak, self.live)
-        weakref.finalize(out, self._free, nbytes)
+        self.alive[weakref.ref(out, self._free)] = nbytes   # cheaper than weakref.finalize
 
-    def _free(self, nbytes: int) -> None:
-        self.live -= nbytes
+    def _free(self, ref) -> None:
+        self.live -= self.alive.pop(ref)
 
 
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.PReLU, nn.ELU, nn.LeakyReLU)
@@ -198,6 +296,25 @@ class _ModuleHooks:
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
+
+
+class _SkipInitMode(TorchDispatchMode):
+    """While a model is built on the meta device, in-place ops on meta tensors (the weight
+    initialisers: uniform_, normal_, fill_, ...) return their input at once: meta tensors hold
+    no values, and the initialisers' meta decompositions cost more than the build itself."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if (func._schema.name.endswith("_") and args and isinstance(args[0], torch.Tensor)
+                and args[0].is_meta):
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+def build_on_meta(builder, *args, **kwargs) -> nn.Module:
+    """``builder(*args, **kwargs)`` with every tensor on the meta device, without weight
+    initialisation."""
+    with torch.device("meta"), _SkipInitMode():
+        return builder(*args, **kwargs)
 
 
 def count_on_meta(model: nn.Module, input_shape: tuple[int, ...], device: str = "meta") -> dict:

@@ -11,7 +11,6 @@ import pandas as pd  # noqa: E402
 
 from ..devices import profile  # noqa: E402
 from ..normalize import literature  # noqa: E402
-from ..zoo import list_models, model_card  # noqa: E402
 
 REALTIME_FPS = ((30, "tab:cyan", "30 FPS"), (15, "tab:olive", "15 FPS"))       # FASSD Fig. 7
 MIOU_LINES = ((73.0, "tab:cyan", "73% (SOTA average)"), (65.0, "tab:olive", "65% (minimum)"))
@@ -152,6 +151,8 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def _measured_tradeoff_points(ok: pd.DataFrame) -> tuple[list[dict], list[str]]:
+    from ..zoo import list_models, model_card
+
     known, points, skipped = set(list_models()), [], []
     for _, r in ok.iterrows():
         if r["fps_norm_1080ti"] is None or pd.isna(r["fps_norm_1080ti"]):

@@ -11,7 +11,6 @@ from ..records import WORK_FIELDS
 from ..store import current_records, load_run_info, read_records
 
 RUN_KEYS = ("run_id", "suite", "device", "timing", "environment")
-from ..zoo import list_models, model_card
 
 CELL_COLUMNS = ["model", "resolution", "batch", "backend", "precision", "device_name", "status",
                 "fps", "fps_norm_1080ti", "latency_ms_mean", "latency_ms_p50", "latency_ms_p90",
@@ -179,6 +178,8 @@ def comparison_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Table X style: measured FPS and normalised FPS beside each model's published figures at
     the same input size, with the ratio measured / published (normalised). Only cells with a
     published counterpart; also returns how many measured cells had none."""
+    from ..zoo import list_models, model_card
+
     known = set(list_models())
     rows, without = [], 0
     for _, r in frame[frame["status"] == "ok"].iterrows():
