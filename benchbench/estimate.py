@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .analysis import analyze
+from .analysis import analyze, prefetch
 from .measure.backends import create_backend
 from .zoo import model_card
 
@@ -65,7 +65,17 @@ def _cell_seconds(suite, forward_s: float, n_images: int) -> float:
     return BUILD_OVERHEAD_S + warm + timed + power + n_images * views * forward_s
 
 
+def _analysis_request(cell) -> tuple:
+    kwargs = dict(cell.model.kwargs, num_classes=cell.num_classes)
+    if model_card(cell.model.name).builds_per_size:
+        kwargs["input_size"] = cell.input_hw
+    return cell.model.name, cell.input_hw, cell.batch, kwargs
+
+
 def estimate_cells(suite, cells) -> Estimate:
+    # every cell's MACs at once, in forked workers, before this process times its reference
+    # convolution (so the workers fork from a process whose CPU thread pool never started)
+    prefetch([_analysis_request(c) for c in cells])
     device = cells[0].device if cells else "cpu"
     usable = device == "cpu" or torch.cuda.is_available()
     rate = reference_rate(device) if usable else 0.0
@@ -89,10 +99,8 @@ def estimate_cells(suite, cells) -> Estimate:
             per_cell.append(None)
             reasons.append(reason)
             continue
-        kwargs = dict(cell.model.kwargs, num_classes=cell.num_classes)
-        if model_card(cell.model.name).builds_per_size:
-            kwargs["input_size"] = cell.input_hw
-        macs = analyze(cell.model.name, cell.input_hw, cell.batch, **kwargs).macs
+        name, size, batch, kwargs = _analysis_request(cell)
+        macs = analyze(name, size, batch, **kwargs).macs
         forward_s = 2 * macs / rate
         n_acc = n_images if suite.accuracy and suite.accuracy.weights_for(cell.model) else 0
         per_cell.append(_cell_seconds(suite, forward_s, n_acc))

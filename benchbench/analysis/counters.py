@@ -20,12 +20,15 @@ One pass gives every count, each under a named convention:
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import weakref
 from collections import Counter
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
 try:  # fvcore's own list of ops it deliberately ignores
@@ -191,6 +194,19 @@ def _shape_only(name: str, args, kwargs):
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
+@functools.lru_cache(maxsize=None)
+def _op_info(func) -> tuple:
+    """(dispatch name, fvcore's jit-level name, fvcore's handle or None, whether an op with no
+    handle is one fvcore would report as unsupported), once per op overload."""
+    name = func._schema.name.split("::")[-1]
+    jit_name = _JIT_NAME.get(name, name)
+    handle = _FVCORE_HANDLES.get(jit_name)
+    unsupported = (handle is None and f"aten::{jit_name}" not in _FVCORE_IGNORED
+                   and name not in _DISPATCH_ONLY
+                   and not (name.endswith("_") and f"aten::{name[:-1]}" in _FVCORE_IGNORED))
+    return name, jit_name, handle, unsupported
+
+
 class _FvcoreAndMemoryMode(TorchDispatchMode):
     """Counts fvcore-convention MACs per aten op and tracks live activation bytes."""
 
@@ -203,32 +219,32 @@ class _FvcoreAndMemoryMode(TorchDispatchMode):
         self.alive: dict = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func._schema.name.split("::")[-1]
+        name, jit_name, handle, unsupported = _op_info(func)
         out = _shape_only(name, args, kwargs)
         if out is None:
             out = func(*args, **(kwargs or {}))
-        jit_name = _JIT_NAME.get(name, name)
         first = out[0] if isinstance(out, (tuple, list)) else out
-        handle = _FVCORE_HANDLES.get(jit_name)
         if handle is not None:
             counted = handle(args, first)
-            for key, value in (counted.items() if isinstance(counted, dict) else
-                               [(jit_name, counted)]):
-                self.by_op[key] += int(value)
-        elif (f"aten::{jit_name}" not in _FVCORE_IGNORED and name not in _DISPATCH_ONLY
-              and not (name.endswith("_") and f"aten::{name[:-1]}" in _FVCORE_IGNORED)):
+            if isinstance(counted, dict):
+                for key, value in counted.items():
+                    self.by_op[key] += int(value)
+            else:
+                self.by_op[jit_name] += int(counted)
+        elif unsupported:
             self.unsupported[f"aten::{jit_name}"] += 1
-        self._track(func, args, first)
+        self._track(args, first)
         return out
 
-    def _track(self, func, args, out) -> None:
-        if not isinstance(out, torch.Tensor) or out._is_view():
+    def _track(self, args, out) -> None:
+        if type(out) is not torch.Tensor or out._is_view():
             return
-        if any(out is a for a in args):  # in-place op: no new storage
+        if out is args[0] or any(out is a for a in args[1:]):  # in place: no new storage
             return
         nbytes = out.numel() * out.element_size()
         self.live += nbytes
-        self.peak = max(self.peak, self.live)
+        if self.live > self.peak:
+            self.peak = self.live
         self.alive[weakref.ref(out, self._free)] = nbytes   # cheaper than weakref.finalize
 
     def _free(self, ref) -> None:
@@ -249,10 +265,14 @@ class _ModuleHooks:
         self.conv_macs = 0
         self.cio = 0
         self.jetseg = 0
-        self.handles = [m.register_forward_hook(self._hook) for m in model.modules()
-                        if not list(m.children())]
+        self.leaves = {id(m) for m in model.modules() if not m._modules}
+        # one global hook instead of one per leaf module: registering hundreds of hooks cost
+        # more than the counting
+        self.handle = register_module_forward_hook(self._hook)
 
     def _hook(self, module, inputs, output):
+        if id(module) not in self.leaves:
+            return
         x = inputs[0]
         if isinstance(module, nn.Conv2d) or getattr(module, "declared_conv", False):
             self._jetseg_conv(module, x)
@@ -294,8 +314,7 @@ class _ModuleHooks:
                         x.shape[3]) // (stride[0] * stride[1] * groups)
 
     def remove(self) -> None:
-        for h in self.handles:
-            h.remove()
+        self.handle.remove()
 
 
 class _SkipInitMode(TorchDispatchMode):
@@ -313,8 +332,32 @@ class _SkipInitMode(TorchDispatchMode):
 def build_on_meta(builder, *args, **kwargs) -> nn.Module:
     """``builder(*args, **kwargs)`` with every tensor on the meta device, without weight
     initialisation."""
-    with torch.device("meta"), _SkipInitMode():
+    with torch.device("meta"), _meta_skips_init(), _SkipInitMode():
         return builder(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _meta_skips_init():
+    """``torch.nn.init``'s initialisers return a meta tensor untouched (before the dispatch
+    mode, which would see each of their ops; other tensors are initialised as usual)."""
+    originals = {name: getattr(nn.init, name) for name in dir(nn.init)
+                 if name.endswith("_") and not name.startswith("_")
+                 and callable(getattr(nn.init, name))}
+
+    def skipping(original):
+        def init(tensor, *args, **kwargs):
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                return tensor
+            return original(tensor, *args, **kwargs)
+        return init
+
+    for name, original in originals.items():
+        setattr(nn.init, name, skipping(original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(nn.init, name, original)
 
 
 def count_on_meta(model: nn.Module, input_shape: tuple[int, ...], device: str = "meta") -> dict:
