@@ -24,6 +24,37 @@ def _panels(ok: pd.DataFrame) -> pd.Series:
     return ok["device_name"].astype(str) + " / " + ok["backend"] + "-" + ok["precision"]
 
 
+MAX_SERIES_PER_PANEL = 8      # more models than this in one panel: one panel per family
+MAX_LABELLED_POINTS = 40      # more points than this in a panel: only its Pareto front labelled
+
+
+def _family(model: str) -> str:
+    from ..zoo import list_models, model_card
+    return model_card(model).family if model in set(list_models()) else "other models"
+
+
+def _facet_crowded(ok: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """Split every panel that would hold more than MAX_SERIES_PER_PANEL series into one panel
+    per model family (small multiples); returns the frame and whether any panel was split."""
+    crowded = ok["panel"].map(ok.groupby("panel")["series"].nunique()) > MAX_SERIES_PER_PANEL
+    if not crowded.any():
+        return ok, False
+    ok = ok.copy()
+    families = ok["model"].map({m: _family(m) for m in ok["model"].unique()})
+    ok.loc[crowded, "panel"] = ok.loc[crowded, "panel"] + " / " + families[crowded]
+    return ok, True
+
+
+def _grid(n: int, width: float, height: float, max_cols: int = 3, **kwargs):
+    cols = min(max_cols, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 2.2, height * rows),
+                             squeeze=False, layout="constrained", **kwargs)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)[:n], axes
+
+
 def _fps_with_ci(rows: pd.DataFrame):
     """FPS per cell and, for robust cells, the 95% CI of the median as asymmetric error bars
     (FPS = 1000 / median latency there). Paper-protocol cells have one number, no bar."""
@@ -48,11 +79,11 @@ def fps_vs_resolution(frame):
     if ok.empty:
         return None, "no cell was measured successfully"
     ok["panel"] = _panels(ok)
+    ok, faceted = _facet_crowded(_reference_backend_if_crowded(ok))
     panels = sorted(ok["panel"].unique())
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 2.2, 3.8),
-                             squeeze=False, sharey=True, layout="constrained")
+    fig, axes, grid = _grid(len(panels), 4.6, 3.8, sharey=True)
     handles = {}
-    for ax, panel in zip(axes[0], panels):
+    for ax, panel in zip(axes, panels):
         for series, rows in ok[ok["panel"] == panel].groupby("series"):
             rows = rows.sort_values("height")
             fps, err = _fps_with_ci(rows)
@@ -60,17 +91,41 @@ def fps_vs_resolution(frame):
                                label=series)
             handles.setdefault(series, line)
         for level, color, label in REALTIME_FPS:
-            handles.setdefault(label, ax.axhline(level, color=color, linestyle="--",
-                                                 linewidth=1, label=label))
+            line = ax.axhline(level, color=color, linestyle="--", linewidth=1, label=label)
+            handles.setdefault(label, line)
         ax.set(title=panel, xlabel="input height (px); width = 2 x height")
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("FPS (robust: 1000 / median, 95% CI)")
-    fig.legend(list(handles.values()), list(handles.keys()), loc="outside right upper",
-               fontsize=7)
-    return fig, ("y-axis shared across panels; error bars: 95% CI of the median latency "
-                 "(robust protocol)" if len(panels) > 1 else
-                 "error bars: 95% CI of the median latency (robust protocol)")
+        if faceted:
+            ax.legend(fontsize=6, loc="upper right")
+    for row in grid:
+        row[0].set_ylabel("FPS (robust: 1000 / median, 95% CI)")
+    if not faceted:
+        fig.legend(list(handles.values()), list(handles.keys()), loc="outside right upper",
+                   fontsize=7)
+    note = ("y-axis shared across panels; error bars: 95% CI of the median latency "
+            "(robust protocol)" if len(panels) > 1 else
+            "error bars: 95% CI of the median latency (robust protocol)")
+    if faceted:
+        note += (f"; one panel per model family where a panel would hold more than "
+                 f"{MAX_SERIES_PER_PANEL} models, eager-fp32 only where the runs have several "
+                 f"backends (all of them: 'FPS vs input resolution per backend')")
+    return fig, note
+
+
+def _reference_backend_if_crowded(ok: pd.DataFrame) -> pd.DataFrame:
+    """At a zoo's scale, each device's eager-fp32 cells only (its first backend where it has no
+    eager-fp32); the per-backend figure shows every backend."""
+    if ok["series"].nunique() <= MAX_SERIES_PER_PANEL or \
+            ok[["backend", "precision"]].drop_duplicates().shape[0] < 2:
+        return ok
+    combo = ok["backend"] + "-" + ok["precision"]
+    keep = []
+    for _, rows in ok.groupby(ok["device_name"].astype(str)):
+        combos = sorted(combo[rows.index].unique())
+        chosen = "eager-fp32" if "eager-fp32" in combos else combos[0]
+        keep.append(rows[combo[rows.index] == chosen])
+    return pd.concat(keep)
 
 
 def fps_by_backend(frame):
@@ -83,13 +138,19 @@ def fps_by_backend(frame):
     ok["combo"] = ok["backend"] + "-" + ok["precision"]
     ok["panel"] = ok["model"] + " / " + ok["device_name"].astype(str)
     panels = sorted(ok["panel"].unique())
-    cols = min(3, len(panels))
+    if len(panels) > MAX_PANELS:
+        return _speedup_by_family(ok)
+    many = len(panels) > 9
+    cols = min(5 if many else 3, len(panels))
     n_rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(n_rows, cols, figsize=(4.4 * cols + 2.4, 3.4 * n_rows),
-                             squeeze=False, layout="constrained")
+    # at a zoo's scale: smaller panels sharing the x axis (its labels on the bottom row only)
+    fig, axes = plt.subplots(n_rows, cols, figsize=((3.2 if many else 4.4) * cols + 2.4,
+                                                    (2.6 if many else 3.4) * n_rows),
+                             squeeze=False, layout="constrained", sharex=many)
     handles, colors = {}, {}
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, panel in zip(axes.flat, panels):
+    for i, (ax, panel) in enumerate(zip(axes.flat, panels)):
+        bottom = i + cols >= len(panels)          # no panel below this one
         for combo, rows in ok[ok["panel"] == panel].groupby("combo"):
             rows = rows.sort_values("height")
             color = colors.setdefault(combo, palette[len(colors) % len(palette)])
@@ -104,8 +165,10 @@ def fps_by_backend(frame):
                 handles.setdefault("output mismatch", ax.scatter(
                     xs, ys, s=90, facecolors="white", edgecolors="red", zorder=5,
                     label="output mismatch"))
-        ax.set(title=panel, xlabel="input height (px)")
-        ax.title.set_fontsize(9)
+        ax.set(title=panel, xlabel="input height (px)" if bottom or not many else "")
+        if many and bottom:
+            ax.xaxis.set_tick_params(labelbottom=True)
+        ax.title.set_fontsize(9 if not many else 8)
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
     for ax in list(axes.flat)[len(panels):]:
@@ -116,6 +179,44 @@ def fps_by_backend(frame):
                fontsize=7)
     return fig, ("error bars: 95% CI of the median latency; red rings: output differs from "
                  "eager fp32 beyond the suite's tolerance")
+
+
+MAX_PANELS = 12
+
+
+def _speedup_by_family(ok: pd.DataFrame):
+    """More models than panels a page can hold: per device and backend-precision, each model
+    family's speed-up over eager fp32 (ratio of median latencies) at each input height -- the
+    median over the family's models, the band from its slowest to its fastest model. Every
+    cell's own figure is in the backends table."""
+    ok = ok.copy()
+    ok["family"] = ok["model"].map({m: _family(m) for m in ok["model"].unique()})
+    key = ["model", "height", "width", "batch", "device_name"]
+    ref = ok[ok["combo"] == "eager-fp32"].set_index(key)["latency_ms_p50"]
+    ok["speedup"] = [ref.get(tuple(k)) for k in ok[key].itertuples(index=False)]
+    ok["speedup"] = ok["speedup"] / ok["latency_ms_p50"]
+    rest = ok[(ok["combo"] != "eager-fp32") & ok["speedup"].notna()]
+    if rest.empty:
+        return None, "no eager-fp32 cell to compare the other backends with"
+    rest = rest.assign(panel=rest["device_name"].astype(str) + " / " + rest["combo"])
+    panels = sorted(rest["panel"].unique())
+    fig, axes, grid = _grid(len(panels), 4.8, 3.6, sharey=True)
+    for ax, panel in zip(axes, panels):
+        for family, rows in rest[rest["panel"] == panel].groupby("family"):
+            stats = rows.groupby("height")["speedup"].agg(["median", "min", "max"])
+            line, = ax.plot(stats.index, stats["median"], marker="o", label=family)
+            ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15,
+                            color=line.get_color())
+        ax.axhline(1.0, color="k", linewidth=0.8)
+        ax.set(title=f"{panel} vs eager-fp32", xlabel="input height (px)")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="best")
+    for row in grid:
+        row[0].set_ylabel("speed-up (median latency ratio)")
+    return fig, (f"{ok['model'].nunique()} models: more than {MAX_PANELS} panels, so one line "
+                 f"per model family (median of its models; band: slowest to fastest model); "
+                 f"each cell is in the backends table")
 
 
 def miou_vs_resolution(frame):
@@ -255,7 +356,8 @@ def fps_miou_tradeoff(frame):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower left")
     front_set = set(front)
-    labels = [(p["fps"], p["miou"], p["label"]) for p in measured]
+    labels = [(p["fps"], p["miou"], p["label"]) for p in measured
+              if len(measured) <= MAX_LABELLED_POINTS or (p["fps"], p["miou"]) in front_set]
     labels += [(r["fps_norm"], r["miou"], r["method"]) for _, r in pub.iterrows()
                if (r["fps_norm"], r["miou"]) in front_set]
     place_labels(ax, labels)
@@ -286,19 +388,23 @@ def _finish_panel(ax, rows, x: str, y: str) -> None:
 def measured_speed_cost(frame):
     """The user's own cells on every device, normalised or not: measured FPS vs GFLOPs (papers'
     convention) per device and backend, with each panel's Pareto front (fewer GFLOPs and more
-    FPS dominate). Always drawable when a cell was measured."""
+    FPS dominate). Always drawable when a cell was measured. With more than
+    MAX_SERIES_PER_PANEL models, points are coloured by model family."""
     ok = _ok(frame)
     ok = ok[ok["gflops"].notna()] if len(ok) else ok
     if ok.empty:
         return None, "no cell was measured successfully"
     ok = _device_groups(ok)
+    by_family = ok["series"].nunique() > MAX_SERIES_PER_PANEL
+    if by_family:
+        ok["series"] = ok["model"].map({m: _family(m) for m in ok["model"].unique()})
     panels = sorted(ok["panel"].unique())
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False,
-                             layout="constrained")
-    for ax, panel in zip(axes[0], panels):
+    fig, axes, _ = _grid(len(panels), 5.6, 4.4, max_cols=min(len(panels), 4))
+    crowded = False
+    for ax, panel in zip(axes, panels):
         rows = ok[ok["panel"] == panel]
         for model, group in rows.groupby("series"):
-            ax.scatter(group["gflops"], group["fps"], s=26, label=model)
+            ax.scatter(group["gflops"], group["fps"], s=14 if by_family else 26, label=model)
         # fewer GFLOPs is better: the front of (-GFLOPs, FPS), drawn back at +GFLOPs
         front = sorted((-neg_g, f) for neg_g, f in pareto_front(
             [(-g, f) for g, f in zip(rows["gflops"], rows["fps"])]))
@@ -307,8 +413,19 @@ def measured_speed_cost(frame):
         ax.set(xscale="log", yscale="log", xlabel="GFLOPs (papers' convention, log)",
                ylabel="measured FPS (not normalised, log)", title=panel)
         plain_log_ticks(ax.yaxis)
+        if len(rows) > MAX_LABELLED_POINTS:
+            crowded = True
+            on_front = set(front)
+            rows = rows[[(g, f) in on_front for g, f in zip(rows["gflops"], rows["fps"])]]
+            rows = rows.assign(resolution=rows["model"] + " " + rows["resolution"])
         _finish_panel(ax, rows, "gflops", "fps")
-    return fig, "measured on each device as is (no GPU normalisation); labels: input size"
+    note = "measured on each device as is (no GPU normalisation); labels: input size"
+    if by_family:
+        note += f"; colours: model family (more than {MAX_SERIES_PER_PANEL} models)"
+    if crowded:
+        note += (f"; in panels of more than {MAX_LABELLED_POINTS} points only the Pareto "
+                 f"front is labelled (model and size)")
+    return fig, note
 
 
 def measured_fps_miou(frame):

@@ -69,6 +69,9 @@ def _save(fig, stem: Path) -> dict:
     fig.savefig(svg_buf, format="svg", bbox_inches="tight")
     svg = _svg_with_titles(svg_buf.getvalue(), titles)
     write_atomic(stem.with_suffix(".svg"), svg)
+    # the layout is settled by the first save; the second reuses it (a constrained layout of
+    # many panels costs as much as the drawing)
+    fig.set_layout_engine("none")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     write_atomic(stem.with_suffix(".png"), buf.getvalue())

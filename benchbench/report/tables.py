@@ -76,20 +76,19 @@ def backend_table(frame: pd.DataFrame) -> pd.DataFrame:
     ok = frame[frame["status"] == "ok"]
     if ok.empty or ok[["backend", "precision"]].drop_duplicates().shape[0] < 2:
         return pd.DataFrame()
-    rows = []
-    for _, group in ok.groupby(["model", "resolution", "batch", "device_name"], sort=True):
-        ref = group[(group["backend"] == "eager") & (group["precision"] == "fp32")]
-        ref = ref.iloc[0] if len(ref) else None
-        for _, r in group.sort_values(["backend", "precision"]).iterrows():
-            rows.append({"model": r["model"], "resolution": r["resolution"],
-                         "device": r["device_name"], "backend": r["backend"],
-                         "precision": r["precision"], "FPS": r["fps"],
-                         "p50 ms": r["latency_ms_p50"],
-                         "speed-up vs eager fp32": _speedup(r, ref),
-                         "argmax agreement": _share(r.get("argmax_agreement")),
-                         "max |logit diff|": _sci(r.get("logits_max_abs_diff")),
-                         "output": equivalence_text(r) or "not checked"})
-    return pd.DataFrame(rows)
+    key = ["model", "resolution", "batch", "device_name"]
+    ok = ok.sort_values(key + ["backend", "precision"], kind="stable")
+    ref = ok[(ok["backend"] == "eager") & (ok["precision"] == "fp32")].drop_duplicates(key)
+    ref = ref.set_index(key)[["latency_ms_p50", "fps"]]
+    refs = [ref.loc[k] if k in ref.index else None for k in ok[key].itertuples(index=False)]
+    records = ok.to_dict("records")
+    return pd.DataFrame([{
+        "model": r["model"], "resolution": r["resolution"], "device": r["device_name"],
+        "backend": r["backend"], "precision": r["precision"], "FPS": r["fps"],
+        "p50 ms": r["latency_ms_p50"], "speed-up vs eager fp32": _speedup(r, ref_row),
+        "argmax agreement": _share(r.get("argmax_agreement")),
+        "max |logit diff|": _sci(r.get("logits_max_abs_diff")),
+        "output": equivalence_text(r) or "not checked"} for r, ref_row in zip(records, refs)])
 
 
 def _share(x) -> str:
