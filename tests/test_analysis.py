@@ -109,3 +109,32 @@ def test_fassd_moc_constant_across_divisible_sizes():
     a, b = analyze("fassd_net", (512, 1024)), analyze("fassd_net", FULL)
     assert a.moc == pytest.approx(b.moc * 1, rel=0.02)
     assert b.macs == pytest.approx(4 * a.macs, rel=1e-9)
+
+
+def test_shapes_computed_without_meta_kernels_equal_the_real_kernels():
+    """The counting mode sizes convolutions and pooling itself (their meta kernels are slow
+    Python): its sizes equal CPU kernels' over strides, paddings, dilations and ceil mode, and
+    any form it does not handle (None) falls back to the kernel."""
+    import itertools
+
+    import torch
+    import torch.nn.functional as F
+
+    from benchbench.analysis.counters import _conv_shape, _pool_shape
+
+    checked = 0
+    for h, k, s, p, d, ceil in itertools.product([1, 5, 8, 13, 33], [1, 2, 3, 5], [1, 2, 3],
+                                                 [0, 1, 2], [1, 2], [False, True]):
+        x = torch.zeros(1, 2, h, h + 3)
+        for got, real in (
+                (_pool_shape((x, [k, k], [s, s], [p, p], [d, d], ceil), True),
+                 lambda: F.max_pool2d(x, k, s, p, d, ceil_mode=ceil)),
+                (_pool_shape((x, [k, k], [s, s], [p, p], ceil, True, None), False) if d == 1
+                 else None, lambda: F.avg_pool2d(x, k, s, p, ceil_mode=ceil)),
+                (_conv_shape((x, torch.zeros(4, 2, k, k), None, [s, s], [p, p], [d, d], 1))
+                 if not ceil else None, lambda: F.conv2d(x, torch.zeros(4, 2, k, k), None, s, p,
+                                                         d))):
+            if got is not None:
+                assert got == list(real().shape), (h, k, s, p, d, ceil)
+                checked += 1
+    assert checked > 900

@@ -139,7 +139,6 @@ def _analyze_in_workers(groups: list[list[tuple]], workers: int) -> None:
     raised as it would be without workers."""
     import multiprocessing
 
-    import torch._dynamo  # noqa: F401 - imported once here, not in every worker
     groups = sorted(groups, key=len, reverse=True)
     pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
     try:
@@ -193,10 +192,11 @@ def _analyze_module(model: nn.Module, name: str, size, batch: int, device: str =
     if next(model.parameters(), torch.empty(0, device=device)).device.type != device:
         import copy
         model = copy.deepcopy(model).to(device)
-    if params is None:               # a module of the caller's (the registry's are cached, eval)
+    cached = params is not None      # the registry's meta models: cached, eval, kept counted
+    if not cached:
         model.eval()
         params = sum(p.numel() for p in model.parameters())
-    counts = count_on_meta(model, (batch, 3, *size), device)
+    counts = count_on_meta(model, (batch, 3, *size), device, keep_instrumented=cached)
     return AnalysisRecord(
         model=name, input_hw=tuple(size), batch=batch, params=params, macs=counts["macs"],
         gflops=counts["macs_paper"] / 1e9, macs_paper=counts["macs_paper"],

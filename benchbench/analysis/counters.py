@@ -28,7 +28,6 @@ from collections import Counter
 
 import torch
 from torch import nn
-from torch.nn.modules.module import register_module_forward_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
 try:  # fvcore's own list of ops it deliberately ignores
@@ -145,6 +144,30 @@ def _adaptive_pool_shape(args):
     return [x.shape[0], x.shape[1], *_pair(size)]
 
 
+def _pool_shape(args, dilated: bool):
+    """avg_pool2d(x, kernel, stride, padding, ceil_mode, ...) / max_pool2d(x, kernel, stride,
+    padding, dilation, ceil_mode): the meta kernel's output size (ceil mode included: a last
+    window that would start in the right padding is dropped)."""
+    x = args[0]
+    if x.dim() != 4:
+        return None
+    kernel = _pair(args[1])
+    stride = _pair(args[2]) if len(args) > 2 and args[2] else kernel
+    padding = _pair(args[3]) if len(args) > 3 else (0, 0)
+    dilation = _pair(args[4]) if dilated and len(args) > 4 else (1, 1)
+    ceil = bool(args[5] if dilated else args[4]) if len(args) > (5 if dilated else 4) else False
+    out = [x.shape[0], x.shape[1]]
+    for i in range(2):
+        span = x.shape[2 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1
+        if span < 0 or padding[i] * 2 > kernel[i]:
+            return None
+        size = -(-span // stride[i]) + 1 if ceil else span // stride[i] + 1
+        if ceil and (size - 1) * stride[i] >= x.shape[2 + i] + padding[i]:
+            size -= 1
+        out.append(size)
+    return out
+
+
 def _where_shape(args):
     cond, a, b = args[0], args[1], args[2]
     if all(isinstance(t, torch.Tensor) for t in (a, b)) and \
@@ -170,7 +193,9 @@ def _like(x, dtype=None):
 _SHAPE_OF = {"conv2d": _conv_shape, "convolution": _conv_shape, "cat": _cat_shape,
              "grid_sampler": _grid_sample_shape, "grid_sampler_2d": _grid_sample_shape,
              "adaptive_avg_pool2d": _adaptive_pool_shape,
-             "_adaptive_avg_pool2d": _adaptive_pool_shape, "where": _where_shape}
+             "_adaptive_avg_pool2d": _adaptive_pool_shape, "where": _where_shape,
+             "avg_pool2d": lambda a: _pool_shape(a, dilated=False),
+             "max_pool2d": lambda a: _pool_shape(a, dilated=True)}
 
 
 def _shape_only(name: str, args, kwargs):
@@ -207,7 +232,18 @@ def _op_info(func) -> tuple:
     return name, jit_name, handle, unsupported
 
 
-class _FvcoreAndMemoryMode(TorchDispatchMode):
+class _CountingMode(TorchDispatchMode):
+    """A dispatch mode that torch does not wrap in ``torch._dynamo.disable``: that wrapper
+    imports torch._dynamo on first use (over a second) and costs a frame switch per op, and
+    these modes never run under torch.compile. (``_should_skip_dynamo`` is torch's switch for
+    this; a torch without it wraps as before, which is only slower.)"""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
+
+
+class _FvcoreAndMemoryMode(_CountingMode):
     """Counts fvcore-convention MACs per aten op and tracks live activation bytes."""
 
     def __init__(self, input_bytes: int):
@@ -265,14 +301,9 @@ class _ModuleHooks:
         self.conv_macs = 0
         self.cio = 0
         self.jetseg = 0
-        self.leaves = {id(m) for m in model.modules() if not m._modules}
-        # one global hook instead of one per leaf module: registering hundreds of hooks cost
-        # more than the counting
-        self.handle = register_module_forward_hook(self._hook)
+        self.added = _instrument_leaves(model)
 
     def _hook(self, module, inputs, output):
-        if id(module) not in self.leaves:
-            return
         x = inputs[0]
         if isinstance(module, nn.Conv2d) or getattr(module, "declared_conv", False):
             self._jetseg_conv(module, x)
@@ -314,10 +345,40 @@ class _ModuleHooks:
                         x.shape[3]) // (stride[0] * stride[1] * groups)
 
     def remove(self) -> None:
-        self.handle.remove()
+        for module in self.added:
+            del module.__dict__["forward"]
+            del module.__dict__["_bb_counted_forward"]
 
 
-class _SkipInitMode(TorchDispatchMode):
+# The counter the instrumented forwards report to (one analysis at a time).
+_ACTIVE: list = [None]
+
+
+def _instrument_leaves(model: nn.Module) -> list:
+    """Give every leaf module an instance ``forward`` that reports to the active counter --
+    instead of forward hooks, which push every module call of the model (containers too) onto
+    nn.Module's slow path and cost more than the counting. Returns the modules instrumented now
+    (a model instrumented before keeps its wrappers: the registry's cached meta models)."""
+    added = []
+    for module in model.modules():
+        if module._modules or "_bb_counted_forward" in module.__dict__:
+            continue
+        original = module.forward
+
+        def forward(*args, _module=module, _original=original, **kwargs):
+            out = _original(*args, **kwargs)
+            counter = _ACTIVE[0]
+            if counter is not None:
+                counter._hook(_module, args, out)
+            return out
+
+        module.__dict__["forward"] = forward
+        module.__dict__["_bb_counted_forward"] = True
+        added.append(module)
+    return added
+
+
+class _SkipInitMode(_CountingMode):
     """While a model is built on the meta device, in-place ops on meta tensors (the weight
     initialisers: uniform_, normal_, fill_, ...) return their input at once: meta tensors hold
     no values, and the initialisers' meta decompositions cost more than the build itself."""
@@ -360,7 +421,8 @@ def _meta_skips_init():
             setattr(nn.init, name, original)
 
 
-def count_on_meta(model: nn.Module, input_shape: tuple[int, ...], device: str = "meta") -> dict:
+def count_on_meta(model: nn.Module, input_shape: tuple[int, ...], device: str = "meta",
+                  keep_instrumented: bool = False) -> dict:
     """Run ``model`` (already on the meta device, eval mode) once on a meta input of
     ``input_shape`` and return every count described in the module docstring. With
     ``device="cpu"`` the same counts on real tensors, for models whose forward reads a tensor's
@@ -368,6 +430,7 @@ def count_on_meta(model: nn.Module, input_shape: tuple[int, ...], device: str = 
     x = torch.zeros(input_shape, device=device)
     hooks = _ModuleHooks(model)
     mode = _FvcoreAndMemoryMode(x.numel() * x.element_size())
+    _ACTIVE[0] = hooks
     try:
         with torch.inference_mode(), mode:
             out = model(x)
@@ -375,7 +438,9 @@ def count_on_meta(model: nn.Module, input_shape: tuple[int, ...], device: str = 
             out_shape = tuple(first.shape)
             del out
     finally:
-        hooks.remove()
+        _ACTIVE[0] = None
+        if not keep_instrumented:
+            hooks.remove()
     return {
         "output_shape": out_shape,
         "macs": sum(mode.by_op.values()),
