@@ -138,3 +138,29 @@ def test_shapes_computed_without_meta_kernels_equal_the_real_kernels():
                 assert got == list(real().shape), (h, k, s, p, d, ceil)
                 checked += 1
     assert checked > 900
+
+
+def test_the_other_computed_shapes_equal_the_real_ops():
+    import torch
+
+    from benchbench.analysis import counters as c
+
+    x = torch.zeros(2, 6, 5, 7)
+    cases = [
+        (c._conv_shape((torch.zeros(1, 4, 96), torch.zeros(2, 4, 3), None, [2], [1])),
+         torch.nn.functional.conv1d(torch.zeros(1, 4, 96), torch.zeros(2, 4, 3), None, 2, 1)),
+        (c._matmul_shape((torch.zeros(8, 12), torch.zeros(2, 12, 20))),
+         torch.zeros(8, 12) @ torch.zeros(2, 12, 20)),
+        (c._reduce_shape((x, [2, 3], True)), x.mean(dim=[2, 3], keepdim=True)),
+        (c._reduce_shape((x, [-1], False)), x.amax(dim=[-1])),
+        (c._broadcast_shape((torch.zeros(5, 7), torch.zeros(2, 1, 7))),
+         torch.zeros(5, 7) + torch.zeros(2, 1, 7)),
+        (c._stack_shape(([x, x, x], -1)), torch.stack([x, x, x], -1)),
+        (c._cat_shape(([x, torch.zeros(2, 3, 5, 7)], 1)), torch.cat([x, torch.zeros(2, 3, 5, 7)], 1)),
+        (c._pixel_shuffle_shape((torch.zeros(1, 8, 3, 4), 2)),
+         torch.nn.functional.pixel_shuffle(torch.zeros(1, 8, 3, 4), 2)),
+        (list(c._arange((2, 9, 2), {"device": torch.device("meta")}).shape), torch.arange(2, 9, 2)),
+    ]
+    for got, real in cases:
+        assert got == list(real.shape)
+    assert c._broadcast_shape((torch.zeros(5, 7), torch.zeros(5, 7, dtype=torch.float64))) is None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 import weakref
 from collections import Counter
@@ -91,28 +92,33 @@ _FVCORE_HANDLES = {
 
 
 def _conv_shape(args):
-    """Output shape of a batched, non-transposed 2-D convolution with numeric padding (the
-    meta kernel's formula); None for any other form, which then runs the meta kernel."""
+    """Output shape of a batched, non-transposed 1-D or 2-D convolution with numeric padding
+    (the meta kernel's formula); None for any other form, which then runs the meta kernel."""
     x, w = args[0], args[1]
     if len(args) > 7:                                     # aten.convolution
         stride, padding, dilation, transposed, groups = (args[3], args[4], args[5], args[6],
                                                          args[8])
         if transposed:
             return None
-    else:                                                 # aten.conv2d
+    else:                                                 # aten.conv1d / aten.conv2d
         given = list(args[3:7])
         stride, padding, dilation, groups = given + [1, 0, 1, 1][len(given):]
-    if (x.dim() != 4 or w.dim() != 4 or isinstance(padding, str)
+    spatial = x.dim() - 2
+    if (spatial not in (1, 2) or w.dim() != x.dim() or isinstance(padding, str)
             or x.shape[1] != w.shape[1] * groups):
         return None
     out = [x.shape[0], w.shape[0]]
-    for i in range(2):
-        s, p, d = (_pair(v)[i] for v in (stride, padding, dilation))
+    for i in range(spatial):
+        s, p, d = (_nth(v, i) for v in (stride, padding, dilation))
         size = (x.shape[2 + i] + 2 * p - d * (w.shape[2 + i] - 1) - 1) // s + 1
         if size <= 0:
             return None
         out.append(size)
     return out
+
+
+def _nth(v, i: int) -> int:
+    return v if isinstance(v, int) else v[0] if len(v) == 1 else v[i]
 
 
 def _pair(v):
@@ -176,26 +182,98 @@ def _where_shape(args):
     return None
 
 
+def _broadcast_shape(args):
+    """Two tensors of one floating dtype on one device, broadcast (NumPy's rule); None for
+    anything else (type promotion, scalars first, ...), which runs the kernel."""
+    a, b = args[0], args[1]
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or \
+            a.dtype != b.dtype or not a.is_floating_point() or a.device != b.device:
+        return None
+    return _broadcast_dims(a.shape, b.shape)
+
+
 def _same_shape_operands(args) -> bool:
     return not (isinstance(args[1], torch.Tensor) and args[1].shape != args[0].shape)
 
 
 def _like(x, dtype=None):
-    """A new tensor shaped as ``x`` (the cheap constructor where the layout is plain)."""
-    if x.is_contiguous():
-        return torch.empty(x.shape, dtype=dtype or x.dtype, device=x.device)
-    return torch.empty_like(x, dtype=dtype)
+    """A new contiguous tensor shaped as ``x``. (A real elementwise kernel may keep a permuted
+    input's strides; a contiguous stand-in can be viewed wherever that one can, and
+    ``empty_like``'s meta decomposition costs 50 times more.)"""
+    return torch.empty(x.shape, dtype=dtype or x.dtype, device=x.device)
+
+
+def _matmul_shape(args):
+    a, b = args[0], args[1]
+    if a.dim() < 2 or b.dim() < 2 or a.shape[-1] != b.shape[-2] or a.dtype != b.dtype:
+        return None
+    batch = _broadcast_dims(a.shape[:-2], b.shape[:-2])
+    return None if batch is None else [*batch, a.shape[-2], b.shape[-1]]
+
+
+def _reduce_shape(args):
+    """mean / sum / amax / amin over dims (keepdim or not); None dims means all."""
+    x = args[0]
+    dims = args[1] if len(args) > 1 else None
+    keep = bool(args[2]) if len(args) > 2 else False
+    if not x.is_floating_point() or dims is None or x.dim() == 0:
+        return None
+    dims = {d % x.dim() for d in ([dims] if isinstance(dims, int) else dims)} or \
+        set(range(x.dim()))
+    return [1 if i in dims else n for i, n in enumerate(x.shape) if keep or i not in dims]
+
+
+def _broadcast_dims(a, b):
+    out = []
+    for x, y in itertools.zip_longest(reversed(a), reversed(b), fillvalue=1):
+        if x != y and 1 not in (x, y):
+            return None
+        out.append(y if x == 1 else x)
+    return out[::-1]
+
+
+def _pixel_shuffle_shape(args):
+    x, r = args[0], args[1]
+    if x.dim() != 4 or x.shape[1] % (r * r):
+        return None
+    return [x.shape[0], x.shape[1] // (r * r), x.shape[2] * r, x.shape[3] * r]
+
+
+def _stack_shape(args):
+    tensors, dim = args[0], (args[1] if len(args) > 1 else 0)
+    first = tensors[0]
+    if any(t.shape != first.shape or t.dtype != first.dtype for t in tensors):
+        return None
+    dim = dim % (first.dim() + 1)
+    return [*first.shape[:dim], len(tensors), *first.shape[dim:]]
 
 
 # ops whose output shape is computed here instead of by their meta kernels (slow Python
 # decompositions; the counts need shapes only). None falls back to the kernel, which also
 # raises for an invalid call.
 _SHAPE_OF = {"conv2d": _conv_shape, "convolution": _conv_shape, "cat": _cat_shape,
+             "stack": _stack_shape, "conv1d": _conv_shape, "matmul": _matmul_shape, "mean": _reduce_shape,
+             "sum": _reduce_shape, "amax": _reduce_shape, "amin": _reduce_shape,
+             "pixel_shuffle": _pixel_shuffle_shape,
              "grid_sampler": _grid_sample_shape, "grid_sampler_2d": _grid_sample_shape,
              "adaptive_avg_pool2d": _adaptive_pool_shape,
              "_adaptive_avg_pool2d": _adaptive_pool_shape, "where": _where_shape,
              "avg_pool2d": lambda a: _pool_shape(a, dilated=False),
              "max_pool2d": lambda a: _pool_shape(a, dilated=True)}
+
+
+def _arange(args, kwargs):
+    """``torch.arange`` on the meta device (its decomposition imports torch._dynamo)."""
+    if not all(isinstance(a, (int, float)) for a in args) or not 1 <= len(args) <= 3 \
+            or kwargs.get("device") is None:
+        return None
+    start, end, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
+    if step == 0:
+        return None
+    dtype = kwargs.get("dtype") or (torch.int64 if all(isinstance(a, int) for a in args)
+                                    else torch.get_default_dtype())
+    return torch.empty((max(0, math.ceil((end - start) / step)),), dtype=dtype,
+                       device=kwargs["device"])
 
 
 def _shape_only(name: str, args, kwargs):
@@ -207,15 +285,26 @@ def _shape_only(name: str, args, kwargs):
         return _like(args[0])
     if name in _BINARY and _same_shape_operands(args):
         return _like(args[0])
+    if name in _BINARY:
+        shape = _broadcast_shape(args)
+        if shape is not None:
+            return torch.empty(shape, dtype=args[0].dtype, device=args[0].device)
     if name in _COMPARE and _same_shape_operands(args):
         return _like(args[0], torch.bool)
     if name in ("upsample_bilinear2d", "upsample_nearest2d") and args[1] is not None:
         return args[0].new_empty((*args[0].shape[:2], *args[1]))
+    if name == "arange":
+        return _arange(args, kwargs or {})
+    if name == "adaptive_max_pool2d" and not kwargs:          # values and their indices
+        shape = _adaptive_pool_shape(args)
+        return None if shape is None else (
+            torch.empty(shape, dtype=args[0].dtype, device=args[0].device),
+            torch.empty(shape, dtype=torch.int64, device=args[0].device))
     shape_of = _SHAPE_OF.get(name)
     shape = shape_of(args) if shape_of and not kwargs else None
     if shape is None:
         return None
-    like = args[0][0] if name == "cat" else args[1] if name == "where" else args[0]
+    like = args[0][0] if name in ("cat", "stack") else args[1] if name == "where" else args[0]
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
