@@ -50,8 +50,13 @@ def fan_out(template_run: Path, out_dir: Path, models: list[str], sizes) -> Path
     """A run directory with one record per (model, size, template backend)."""
     from benchbench.analysis import analyze_many
 
-    templates = [json.loads(line) for line in (template_run / "records.jsonl").read_text()
-                 .splitlines() if line.strip()]
+    templates = {}                                   # one measured cell per backend
+    for line in (template_run / "records.jsonl").read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            if r.get("status") == "ok":
+                templates.setdefault((r["backend"], r["precision"]), r)
+    templates = list(templates.values())
     requests = [(m, s, 1, {"num_classes": 19}) for m in models for s in sizes]
     analyses = {(r.model, r.input_hw): r for r in analyze_many(requests)}
     info = json.loads((template_run / "run.json").read_text())

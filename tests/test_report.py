@@ -229,3 +229,58 @@ def test_fps_error_bars_come_from_the_median_ci():
     fps, (lo, hi) = _fps_with_ci(rows)
     assert fps == [100.0, 41.1]
     assert lo == pytest.approx([100 - 80.0, 0.0]) and hi == pytest.approx([1000 / 9 - 100, 0.0])
+
+
+def test_a_zoo_scale_report_stays_readable(runs, tmp_path):
+    """14 models x 4 sizes (generated from a measured cell, as benchmarks/report_scale.py does):
+    no panel holds more than 8 models, a crowded speed/cost panel labels its Pareto front only,
+    placed labels never overlap, and the page is no wider than a 1400 px window in Chromium."""
+    import matplotlib.pyplot as plt
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from report_scale import fan_out
+
+    import benchbench as bb
+    from benchbench.report import figures
+
+    models = bb.list_models()[:14]
+    sizes = [(256, 512), (320, 640), (384, 768), (448, 896)]
+    run = fan_out(runs[0], tmp_path, models, sizes)
+    frame, _ = load_runs([run])
+    assert len(frame) == 56 and frame["model"].nunique() == 14
+
+    fig, note = figures.fps_vs_resolution(frame)
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert len(panels) > 1 and "one panel per model family" in note
+    for ax in panels:
+        models_drawn = {t for t in ax.get_legend_handles_labels()[1] if "FPS" not in t}
+        assert 0 < len(models_drawn) <= figures.MAX_SERIES_PER_PANEL
+    assert sum(len({t for t in ax.get_legend_handles_labels()[1] if "FPS" not in t})
+               for ax in panels) == 14                       # every model, in one panel each
+    plt.close(fig)
+
+    fig, note = figures.measured_speed_cost(frame)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if t.get_visible()]
+    assert "only the Pareto front is labelled" in note and "colours: model family" in note
+    assert 0 < len(labels) < 56
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plt.close(fig)
+
+    if _chromium() is None:
+        pytest.skip("no Chromium (.ci/run installs Debian's)")
+    page = tmp_path / "zoo.html"
+    main(["report", str(run), "-o", str(page)])
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace(
+        "</body>", "<script>document.body.setAttribute('data-width', "
+        "document.documentElement.scrollWidth)</script></body>"))
+    dom = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2000", "--dump-dom",
+         probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    width = int(re.search(r'data-width="(\d+)"', dom).group(1))
+    assert width <= 1400, f"the page is {width} px wide"
