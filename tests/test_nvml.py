@@ -197,3 +197,54 @@ def test_cool_down_stops_once_the_temperature_settles(monkeypatch):
     out = cool_down(torch.device("cuda"), limit_s=30, poll_s=0.01, settle_window_s=0.03)
     assert out["cooldown_settled"] is True and out["cooldown_waited_s"] < 5
     assert out["cooldown_temperature_start_c"] == 70 and out["cooldown_temperature_end_c"] == 62
+
+
+_FAKE_NVML = '''
+class NVMLError(Exception):
+    pass
+
+_GPUS = {"GPU-aaaa": "NVIDIA GeForce GTX 1080 Ti", "GPU-bbbb": "NVIDIA H100 80GB HBM3"}
+
+def nvmlInit():
+    pass
+
+def nvmlShutdown():
+    pass
+
+def nvmlDeviceGetCount():
+    return len(_GPUS)
+
+def nvmlDeviceGetHandleByIndex(i):
+    return list(_GPUS)[i]
+
+def nvmlDeviceGetHandleByUUID(uuid):
+    if uuid not in _GPUS:
+        raise NVMLError("Not Found")
+    return uuid
+
+def nvmlDeviceGetName(handle):
+    return _GPUS[handle].encode()      # older nvidia-ml-py returns bytes
+'''
+
+
+@pytest.mark.parametrize("visible, key", [(None, "gtx1080ti"), ("1", "h100"),
+                                          ("GPU-bbbb", "h100"), ("", "cpu"), ("-1", "cpu")])
+def test_bench_devices_names_the_gpu_cuda_would_use_without_importing_torch(tmp_path, visible,
+                                                                            key):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "pynvml.py").write_text(_FAKE_NVML)
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    if visible is not None:
+        env["CUDA_VISIBLE_DEVICES"] = visible
+    probe = ("import sys, json; from benchbench.cli import main; main(['devices', '--json']);"
+             "print(json.dumps({'torch': 'torch' in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    devices, imported = out.rsplit("\n{", 1)
+    assert json.loads(devices)["current"]["key"] == key
+    assert json.loads("{" + imported) == {"torch": False}
