@@ -243,7 +243,10 @@ def test_a_zoo_scale_report_stays_readable(runs, tmp_path):
     import benchbench as bb
     from benchbench.report import figures
 
-    models = bb.list_models()[:14]
+    # the zoo's own models and, as a user's family too large for one panel, 10 of one family
+    zoo = [m for m in bb.list_models() if bb.model_card(m).family in (
+        "fassd", "hardnet", "farsee", "desanet")][:14]
+    models = zoo
     sizes = [(256, 512), (320, 640), (384, 768), (448, 896)]
     run = fan_out(runs[0], tmp_path, models, sizes)
     frame, _ = load_runs([run])
@@ -257,6 +260,18 @@ def test_a_zoo_scale_report_stays_readable(runs, tmp_path):
         assert 0 < len(models_drawn) <= figures.MAX_SERIES_PER_PANEL
     assert sum(len({t for t in ax.get_legend_handles_labels()[1] if "FPS" not in t})
                for ax in panels) == 14                       # every model, in one panel each
+    plt.close(fig)
+
+    # a user's 13 unregistered models: one family too large for a panel, drawn in two
+    users = frame.assign(model=frame["model"].map({m: f"user_net_{i}"
+                                                   for i, m in enumerate(models[:13])}))
+    users = users[users["model"].notna()].assign(series=lambda f: f["model"])
+    fig, _ = figures.fps_vs_resolution(users)
+    titles = sorted(ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title())
+    assert [t.rsplit(" / ", 1)[-1] for t in titles] == ["other models (1/2)",
+                                                        "other models (2/2)"]
+    assert sorted(len({t for t in ax.get_legend_handles_labels()[1] if "FPS" not in t})
+                  for ax in fig.axes if ax.get_visible() and ax.get_title()) == [6, 7]
     plt.close(fig)
 
     fig, note = figures.measured_speed_cost(frame)

@@ -42,7 +42,22 @@ def _facet_crowded(ok: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     ok = ok.copy()
     families = ok["model"].map({m: _family(m) for m in ok["model"].unique()})
     ok.loc[crowded, "panel"] = ok.loc[crowded, "panel"] + " / " + families[crowded]
-    return ok, True
+    return _chunk_crowded(ok), True
+
+
+def _chunk_crowded(ok: pd.DataFrame) -> pd.DataFrame:
+    """A family of more than MAX_SERIES_PER_PANEL models (a user's own, say) is drawn in
+    several panels, "(1/2)", "(2/2)", of at most that many models each."""
+    for panel, rows in list(ok.groupby("panel")):
+        series = sorted(rows["series"].unique())
+        if len(series) <= MAX_SERIES_PER_PANEL:
+            continue
+        parts = -(-len(series) // MAX_SERIES_PER_PANEL)
+        size = -(-len(series) // parts)
+        part = {name: i // size + 1 for i, name in enumerate(series)}
+        ok.loc[rows.index, "panel"] = [f"{panel} ({part[name]}/{parts})"
+                                       for name in rows["series"]]
+    return ok
 
 
 def _grid(n: int, width: float, height: float, max_cols: int = 3, **kwargs):
