@@ -274,6 +274,17 @@ def test_a_zoo_scale_report_stays_readable(runs, tmp_path):
                   for ax in fig.axes if ax.get_visible() and ax.get_title()) == [6, 7]
     plt.close(fig)
 
+    # more than 12 models with two backends: one speed-up line per family, the backends
+    # table's speed-up (here every channels_last cell takes 0.4 of eager's median latency)
+    import pandas as pd
+    fast = frame.assign(backend="channels_last", latency_ms_p50=frame["latency_ms_p50"] * 0.4)
+    fig, note = figures.fps_by_backend(pd.concat([frame, fast], ignore_index=True))
+    lines = [ln for ax in fig.axes for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+    assert "one line per model family" in note
+    assert sorted(ln.get_label() for ln in lines) == sorted(set(figures._families(frame["model"])))
+    assert all(y == pytest.approx(2.5) for ln in lines for y in ln.get_ydata())
+    plt.close(fig)
+
     fig, note = figures.measured_speed_cost(frame)
     ax = fig.axes[0]
     fig.canvas.draw()

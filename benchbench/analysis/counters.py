@@ -20,7 +20,6 @@ One pass gives every count, each under a named convention:
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
@@ -122,7 +121,7 @@ def _nth(v, i: int) -> int:
 
 
 def _pair(v):
-    return (v, v) if isinstance(v, int) else (v[0], v[0]) if len(v) == 1 else v
+    return _nth(v, 0), _nth(v, 1)
 
 
 def _cat_shape(args):
@@ -251,10 +250,10 @@ def _stack_shape(args):
 # ops whose output shape is computed here instead of by their meta kernels (slow Python
 # decompositions; the counts need shapes only). None falls back to the kernel, which also
 # raises for an invalid call.
-_SHAPE_OF = {"conv2d": _conv_shape, "convolution": _conv_shape, "cat": _cat_shape,
-             "stack": _stack_shape, "conv1d": _conv_shape, "matmul": _matmul_shape, "mean": _reduce_shape,
-             "sum": _reduce_shape, "amax": _reduce_shape, "amin": _reduce_shape,
-             "pixel_shuffle": _pixel_shuffle_shape,
+_SHAPE_OF = {"conv1d": _conv_shape, "conv2d": _conv_shape, "convolution": _conv_shape,
+             "cat": _cat_shape, "stack": _stack_shape, "matmul": _matmul_shape,
+             "mean": _reduce_shape, "sum": _reduce_shape, "amax": _reduce_shape,
+             "amin": _reduce_shape, "pixel_shuffle": _pixel_shuffle_shape,
              "grid_sampler": _grid_sample_shape, "grid_sampler_2d": _grid_sample_shape,
              "adaptive_avg_pool2d": _adaptive_pool_shape,
              "_adaptive_avg_pool2d": _adaptive_pool_shape, "where": _where_shape,
@@ -482,32 +481,8 @@ class _SkipInitMode(_CountingMode):
 def build_on_meta(builder, *args, **kwargs) -> nn.Module:
     """``builder(*args, **kwargs)`` with every tensor on the meta device, without weight
     initialisation."""
-    with torch.device("meta"), _meta_skips_init(), _SkipInitMode():
+    with torch.device("meta"), _SkipInitMode():
         return builder(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def _meta_skips_init():
-    """``torch.nn.init``'s initialisers return a meta tensor untouched (before the dispatch
-    mode, which would see each of their ops; other tensors are initialised as usual)."""
-    originals = {name: getattr(nn.init, name) for name in dir(nn.init)
-                 if name.endswith("_") and not name.startswith("_")
-                 and callable(getattr(nn.init, name))}
-
-    def skipping(original):
-        def init(tensor, *args, **kwargs):
-            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
-                return tensor
-            return original(tensor, *args, **kwargs)
-        return init
-
-    for name, original in originals.items():
-        setattr(nn.init, name, skipping(original))
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            setattr(nn.init, name, original)
 
 
 def count_on_meta(model: nn.Module, input_shape: tuple[int, ...], device: str = "meta",

@@ -28,9 +28,12 @@ MAX_SERIES_PER_PANEL = 8      # more models than this in one panel: one panel pe
 MAX_LABELLED_POINTS = 40      # more points than this in a panel: only its Pareto front labelled
 
 
-def _family(model: str) -> str:
+def _families(models: pd.Series) -> pd.Series:
+    """Each model's family from the registry ("other models" for one it does not know)."""
     from ..zoo import list_models, model_card
-    return model_card(model).family if model in set(list_models()) else "other models"
+    known = set(list_models())
+    return models.map({m: model_card(m).family if m in known else "other models"
+                       for m in models.unique()})
 
 
 def _facet_crowded(ok: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
@@ -40,7 +43,7 @@ def _facet_crowded(ok: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     if not crowded.any():
         return ok, False
     ok = ok.copy()
-    families = ok["model"].map({m: _family(m) for m in ok["model"].unique()})
+    families = _families(ok["model"])
     ok.loc[crowded, "panel"] = ok.loc[crowded, "panel"] + " / " + families[crowded]
     return _chunk_crowded(ok), True
 
@@ -155,17 +158,13 @@ def fps_by_backend(frame):
     panels = sorted(ok["panel"].unique())
     if len(panels) > MAX_PANELS:
         return _speedup_by_family(ok)
-    many = len(panels) > 9
-    cols = min(5 if many else 3, len(panels))
+    cols = min(3, len(panels))
     n_rows = -(-len(panels) // cols)
-    # at a zoo's scale: smaller panels sharing the x axis (its labels on the bottom row only)
-    fig, axes = plt.subplots(n_rows, cols, figsize=((3.2 if many else 4.4) * cols + 2.4,
-                                                    (2.6 if many else 3.4) * n_rows),
-                             squeeze=False, layout="constrained", sharex=many)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(4.4 * cols + 2.4, 3.4 * n_rows),
+                             squeeze=False, layout="constrained")
     handles, colors = {}, {}
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (ax, panel) in enumerate(zip(axes.flat, panels)):
-        bottom = i + cols >= len(panels)          # no panel below this one
+    for ax, panel in zip(axes.flat, panels):
         for combo, rows in ok[ok["panel"] == panel].groupby("combo"):
             rows = rows.sort_values("height")
             color = colors.setdefault(combo, palette[len(colors) % len(palette)])
@@ -180,10 +179,8 @@ def fps_by_backend(frame):
                 handles.setdefault("output mismatch", ax.scatter(
                     xs, ys, s=90, facecolors="white", edgecolors="red", zorder=5,
                     label="output mismatch"))
-        ax.set(title=panel, xlabel="input height (px)" if bottom or not many else "")
-        if many and bottom:
-            ax.xaxis.set_tick_params(labelbottom=True)
-        ax.title.set_fontsize(9 if not many else 8)
+        ax.set(title=panel, xlabel="input height (px)")
+        ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
     for ax in list(axes.flat)[len(panels):]:
@@ -201,19 +198,20 @@ MAX_PANELS = 12
 
 def _speedup_by_family(ok: pd.DataFrame):
     """More models than panels a page can hold: per device and backend-precision, each model
-    family's speed-up over eager fp32 (ratio of median latencies) at each input height -- the
-    median over the family's models, the band from its slowest to its fastest model. Every
-    cell's own figure is in the backends table."""
-    ok = ok.copy()
-    ok["family"] = ok["model"].map({m: _family(m) for m in ok["model"].unique()})
-    key = ["model", "height", "width", "batch", "device_name"]
-    ref = ok[ok["combo"] == "eager-fp32"].set_index(key)["latency_ms_p50"]
-    ok["speedup"] = [ref.get(tuple(k)) for k in ok[key].itertuples(index=False)]
-    ok["speedup"] = ok["speedup"] / ok["latency_ms_p50"]
-    rest = ok[(ok["combo"] != "eager-fp32") & ok["speedup"].notna()]
+    family's speed-up over eager fp32 (the backends table's: ratio of median latencies) at each
+    input height -- the median over the family's models, the band from its slowest to its
+    fastest model. Every cell's own figure is in the backends table."""
+    from .tables import backend_table
+
+    table = backend_table(ok)
+    table = table.assign(combo=table["backend"] + "-" + table["precision"],
+                         speedup=pd.to_numeric(table["speed-up vs eager fp32"]),
+                         height=table["resolution"].str.split("x").str[0].astype(int),
+                         family=_families(table["model"]))
+    rest = table[(table["combo"] != "eager-fp32") & table["speedup"].notna()]
     if rest.empty:
         return None, "no eager-fp32 cell to compare the other backends with"
-    rest = rest.assign(panel=rest["device_name"].astype(str) + " / " + rest["combo"])
+    rest = rest.assign(panel=rest["device"].astype(str) + " / " + rest["combo"])
     panels = sorted(rest["panel"].unique())
     fig, axes, grid = _grid(len(panels), 4.8, 3.6, sharey=True)
     for ax, panel in zip(axes, panels):
@@ -412,7 +410,7 @@ def measured_speed_cost(frame):
     ok = _device_groups(ok)
     by_family = ok["series"].nunique() > MAX_SERIES_PER_PANEL
     if by_family:
-        ok["series"] = ok["model"].map({m: _family(m) for m in ok["model"].unique()})
+        ok["series"] = _families(ok["model"])
     panels = sorted(ok["panel"].unique())
     fig, axes, _ = _grid(len(panels), 5.6, 4.4, max_cols=min(len(panels), 4))
     crowded = False
