@@ -25,6 +25,31 @@ TABLE_FIRST = ("run_id", "suite", "cell_id", "model", "height", "width", "batch"
                "precision", "device", "device_name", "status", "error")
 
 
+# what ``fps`` is, per timing protocol: one definition each, named wherever an FPS is shown
+FPS_DEFINITIONS = {
+    "robust": "1000 x batch / latency_ms_p50 (frames/s at the median latency)",
+    "paper": "N x batch / elapsed (N forwards between two synchronisations, FASSD eval_fps.py)",
+    "trtexec": "trtexec's throughput (qps) x batch",
+}
+FPS_SHORT = {"robust": "1000/p50", "paper": "N/elapsed", "trtexec": "trtexec qps"}
+
+
+def fps_label(protocols) -> str:
+    """A column header or axis label for FPS values of these protocols, e.g. ``FPS (1000/p50)``
+    or ``FPS (robust 1000/p50; paper N/elapsed)`` when a table mixes them."""
+    names = sorted({p for p in protocols if isinstance(p, str)})
+    if len(names) == 1:
+        return f"FPS ({FPS_SHORT.get(names[0], names[0])})"
+    if not names:
+        return "FPS"
+    return "FPS (" + "; ".join(f"{p} {FPS_SHORT.get(p, '?')}" for p in names) + ")"
+
+
+def robust_fps(latency_ms_p50: float | None, batch: int = 1) -> float | None:
+    """The robust protocol's FPS: frames per second at the median latency."""
+    return 1000.0 * batch / latency_ms_p50 if latency_ms_p50 else None
+
+
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -62,14 +87,12 @@ def fail(record: dict, reason: str) -> dict:
     return {**record, "status": "failed", "error": reason}
 
 
-def latency_fields(stats, batch: int = 1) -> dict:
-    """The latency fields of a ``stats.LatencyStats`` (per-iteration milliseconds of a batch);
-    ``fps_p50`` is frames per second at the median latency."""
+def latency_fields(stats) -> dict:
+    """The latency fields of a ``stats.LatencyStats`` (per-iteration milliseconds of a batch)."""
     return {"latency_ms_mean": stats.mean_ms, "latency_ms_p50": stats.p50_ms,
             "latency_ms_p90": stats.p90_ms, "latency_ms_p99": stats.p99_ms,
             "latency_ms_std": stats.std_ms, "latency_ms_min": stats.min_ms,
-            "latency_ms_max": stats.max_ms, "latency_ci95_ms": list(stats.ci95_p50_ms),
-            "fps_p50": 1000.0 / stats.p50_ms * batch}
+            "latency_ms_max": stats.max_ms, "latency_ci95_ms": list(stats.ci95_p50_ms)}
 
 
 def one_line(exc: BaseException) -> str:

@@ -181,12 +181,16 @@ def test_summary_table_after_a_run(tmp_path, capsys):
                  "--no-progress"])
     out = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert out[0].split() == ["model", "size", "backend", "FPS", "p50", "ms", "params",
-                              "GFLOPs", "status"]
+    assert out[0].split() == ["model", "size", "backend", "FPS", "(1000/p50)", "p50", "ms",
+                              "params", "GFLOPs", "status"]
     row = out[1].split()
-    assert row[:3] == ["fassd_net_l2", "64x128", "eager-fp32"] and row[-1] == "ok"
+    assert row[:3] == ["fassd_net_l2", "64x128", "eager-fp32"] and row[-1] in ("ok", "busy")
     assert row[5] == "2,289,454"
-    assert out[2].endswith("1 ok, 0 failed, 0 skipped (1 run now, 0 already done)")
+    # the FPS shown is the one its header names: 1000 / the p50 beside it
+    assert float(row[3].rstrip("!")) == pytest.approx(1000 / float(row[4]), rel=0.01)
+    assert out[2] == ("FPS: robust: 1000 x batch / latency_ms_p50 (frames/s at the median "
+                      "latency)")
+    assert out[3].endswith("1 ok, 0 failed, 0 skipped (1 run now, 0 already done)")
 
 
 def test_progress_is_one_line_per_cell_off_a_terminal(tmp_path):

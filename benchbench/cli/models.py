@@ -22,8 +22,21 @@ def run(args) -> int:
     if args.json:
         emit([model_card(n).as_dict() for n in names])
         return EXIT_OK
+    print(f"{'model':22s} {'family':16s} {'params (code)':>13s} {'params (paper)':>14s}  paper")
     for n in names:
         card = model_card(n)
         exact = f"{card.official_params:,}" if card.official_params else "-"
-        print(f"{n:22s} {card.family:16s} official params {exact:>10s}  {card.paper}")
+        print(f"{n:22s} {card.family:16s} {exact:>13s} {_printed_params(card):>14s}  {card.paper}")
+    print("params (code): the exact count of the authors' code at 19 classes; params (paper): "
+          "as the paper prints it; -: not published. `bench analyze MODEL` counts ours")
     return EXIT_OK
+
+
+def _printed_params(card) -> str:
+    """The paper's parameter count(s) for this model, as printed (e.g. ``15.3M``)."""
+    values = sorted({r.params for r in card.reported if r.params})
+    return ", ".join(_millions(v) for v in values) or "-"
+
+
+def _millions(value: float) -> str:
+    return f"{value / 1e6:g}M" if value >= 1e5 else f"{value / 1e3:g}K"

@@ -6,6 +6,7 @@ import time
 
 from ..errors import BenchError, UsageError
 from ..executors import EXECUTORS
+from ..records import FPS_DEFINITIONS, fps_label
 from ._common import (EXIT_CELLS_FAILED, EXIT_OK, add_plugin_flag, emit,
                       load_cli_plugins, writable_dir, writable_file)
 
@@ -82,11 +83,14 @@ class LineProgress:
 def _status_text(r: dict) -> str:
     if r["status"] != "ok":
         return f"{r['status']}: {r.get('error') or ''}"
-    speed = f"{r['fps']:.1f} FPS" if r.get("fps") else "ok"
+    name = (r.get("protocol") or {}).get("name")
+    speed = f"{fps_label([name])} {r['fps']:.1f}" if r.get("fps") else "ok"
     if r.get("latency_ms_p50"):
         speed += f", p50 {r['latency_ms_p50']:.2f} ms"
     if r.get("miou") is not None:
         speed += f", mIoU {r['miou']:.1f}"
+    if r.get("busy"):
+        speed += f", BUSY ({'; '.join(r.get('busy_reasons') or [])})"
     return "ok " + speed
 
 
@@ -182,6 +186,9 @@ def _finish(summary, args) -> int:
               f"already done)")
         if "report" in result:
             print(f"report: {result['report']}")
+        busy = busy_warning(result["summary"])
+        if busy:
+            print(f"bench: warning: {busy}", file=sys.stderr)
         mismatched = [r["cell_id"] for r in records if r.get("equivalence") == "mismatch"]
         if mismatched:
             print(f"bench: warning: {len(mismatched)} cell(s) produce output that differs from "
@@ -210,6 +217,8 @@ def _row(r: dict) -> dict:
             "status": r.get("status"), "equivalence": r.get("equivalence"),
             "argmax_agreement": r.get("argmax_agreement"),
             "fps": r.get("fps"), "latency_ms_p50": r.get("latency_ms_p50"),
+            "protocol": (r.get("protocol") or {}).get("name"), "busy": bool(r.get("busy")),
+            "busy_reasons": r.get("busy_reasons") or [],
             "params": r.get("params"), "gflops": r.get("gflops"), "miou": r.get("miou")}
 
 
@@ -218,7 +227,8 @@ def _print_table(rows: list[dict]) -> None:
         return
     show_miou = any(r["miou"] is not None for r in rows)
     show_agree = any(r.get("equivalence") not in (None, "reference") for r in rows)
-    head = f"{'model':24s} {'size':>9s} {'backend':28s} {'FPS':>8s} {'p50 ms':>8s} " \
+    fps_head = fps_label(r["protocol"] for r in rows if r["status"] == "ok")
+    head = f"{'model':24s} {'size':>9s} {'backend':28s} {fps_head:>15s} {'p50 ms':>8s} " \
            f"{'params':>11s} {'GFLOPs':>7s}" + (f" {'mIoU':>6s}" if show_miou else "") + \
            (f" {'argmax':>7s}" if show_agree else "") + " status"
     print(head)
@@ -228,10 +238,29 @@ def _print_table(rows: list[dict]) -> None:
 
     for r in rows:
         print(f"{(r['model'] or '')[:24]:24s} {r['size']:>9s} {r['backend'][:28]:28s} "
-              f"{num(r['fps'], '8.1f'):>8s} {num(r['latency_ms_p50'], '8.2f'):>8s} "
+              f"{num(r['fps'], '.1f') + ('!' if r['busy'] else ' '):>15s} "
+              f"{num(r['latency_ms_p50'], '8.2f'):>8s} "
               f"{num(r['params'], ',d'):>11s} {num(r['gflops'], '7.1f'):>7s}"
               + (f" {num(r['miou'], '6.1f'):>6s}" if show_miou else "")
               + (f" {_agreement(r):>7s}" if show_agree else "") + f" {_status(r)}")
+    print(f"FPS: {_fps_definitions(rows)}")
+
+
+def _fps_definitions(rows: list[dict]) -> str:
+    names = sorted({r["protocol"] for r in rows if r["protocol"]})
+    return "; ".join(f"{n}: {FPS_DEFINITIONS.get(n, n)}" for n in names) or "none measured"
+
+
+def busy_warning(rows: list[dict]) -> str | None:
+    """One line saying how many cells were timed on a busy machine, and why (or None)."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    busy = [r for r in ok if r["busy"]]
+    if not busy:
+        return None
+    reasons = sorted({x for r in busy for x in r["busy_reasons"]})
+    return (f"{len(busy)} of {len(ok)} measured cell(s) (marked '!') were timed while the "
+            f"machine was busy ({'; '.join(reasons[:2])}{' ...' if len(reasons) > 2 else ''}): "
+            f"their FPS carry that noise; rerun them on a quiet machine")
 
 
 def _agreement(r) -> str:
@@ -240,7 +269,8 @@ def _agreement(r) -> str:
 
 
 def _status(r) -> str:
-    return f"{r['status']}, output MISMATCH" if r.get("equivalence") == "mismatch" else r["status"]
+    status = r["status"] + (", busy" if r["busy"] else "")
+    return f"{status}, output MISMATCH" if r.get("equivalence") == "mismatch" else status
 
 
 def _dry_run(suite, args) -> int:

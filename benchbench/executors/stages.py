@@ -43,7 +43,8 @@ def model_kwargs(cell: Cell) -> dict:
 
 def _protocol(cfg, result, device: torch.device, backend) -> dict:
     return {
-        "name": result.protocol, "sync": result.sync,
+        "name": result.protocol, "fps_definition": records.FPS_DEFINITIONS[result.protocol],
+        "sync": result.sync,
         "warmup_iterations": result.warmup_iterations, "warmup_s": round(result.warmup_s, 4),
         "stop_reason": result.stop_reason, "iterations": result.iterations,
         "cudnn_benchmark": cfg.cudnn_benchmark if device.type == "cuda" else None,
@@ -133,7 +134,7 @@ def _stage_time(ctx: CellContext) -> dict:
     finally:
         if reference is not None:
             reference.close()
-    out = dict(result.metrics(), **_memory(device), device_name=_device_name(device),
+    out = dict(result.metrics(ctx.cell.batch), **_memory(device), device_name=_device_name(device),
                backend_info=ctx.backend.info(),
                protocol=_protocol(ctx.suite.timing, result, device, ctx.backend),
                latency_samples_ms=[round(s, 5) for s in result.samples_ms],
@@ -170,7 +171,8 @@ def _stage_power(ctx: CellContext) -> dict:
         return {"power_sampler": "none", "power_unavailable": reason, **_NO_POWER}
     rested = cool_down(device, cfg.cooldown_s) if cfg.cooldown_s > 0 else {}
     out = {**_NO_POWER, **rested, **measure_energy(ctx.backend, sampler, cfg.idle_s,
-                                                   cfg.duration_s, ctx.suite.timing.autograd)}
+                                                   cfg.duration_s, ctx.suite.timing.autograd,
+                                                   ctx.cell.batch)}
     if hasattr(sampler, "reasons_during"):
         out["_reasons_during"] = sampler.reasons_during
     return out

@@ -8,7 +8,7 @@ import time
 import torch
 
 
-def _window(sampler, backend, seconds: float, run: bool) -> dict:
+def _window(sampler, backend, seconds: float, run: bool, batch: int = 1) -> dict:
     backend.sync()
     sampler.start()
     try:        # the sampler's thread / child process ends on an error or Ctrl-C too
@@ -17,7 +17,7 @@ def _window(sampler, backend, seconds: float, run: bool) -> dict:
         while time.perf_counter() - start < seconds:
             if run:
                 backend.run()
-                frames += 1
+                frames += batch
             else:
                 time.sleep(min(0.05, seconds / 10))
         backend.sync()
@@ -32,11 +32,14 @@ def _window(sampler, backend, seconds: float, run: bool) -> dict:
             "integrated_j": integrated, "counter_j": counter, "samples": len(trace.t_s)}
 
 
-def measure_energy(backend, sampler, idle_s: float, duration_s: float, autograd: bool) -> dict:
+def measure_energy(backend, sampler, idle_s: float, duration_s: float, autograd: bool,
+                   batch: int = 1) -> dict:
+    """Power and energy per frame (an image: a forward of ``batch`` images is ``batch`` frames);
+    ``fps_power_pass`` is frames / window, the rate that energy per frame belongs to."""
     idle = _window(sampler, backend, idle_s, run=False)
     grad = torch.enable_grad() if autograd else torch.inference_mode()
     with grad:
-        busy = _window(sampler, backend, duration_s, run=True)
+        busy = _window(sampler, backend, duration_s, run=True, batch=batch)
     out = {"power_sampler": sampler.name, "power_sampler_rate_hz": sampler.rate_hz,
            "power_method": getattr(sampler, "method", "trace_integral"),
            "power_window_s": round(busy["elapsed_s"], 4), "power_frames": busy["frames"],

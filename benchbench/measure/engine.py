@@ -3,13 +3,13 @@
 Two protocols, recorded with every result:
 
 * ``paper`` -- what the official FASSD-Net ``eval_fps.py`` does: cudnn.benchmark on, warm-up,
-  then N forwards between two device synchronisations; FPS = N / elapsed. One number, no
+  then N forwards between two device synchronisations; FPS = N x batch / elapsed. One number, no
   distribution (per-iteration timing would add syncs the papers did not have).
 * ``robust`` -- every iteration timed on the device (CUDA events; ``perf_counter`` on CPU, where
   a forward is synchronous), summarised as mean / p50 / p90 / p99 / std with a 95% CI of the
   median; stops once the CI half-width is under ``target_ci_rel`` of the median (after at least
   ``min_iterations``), or when ``max_time_s`` or ``max_iterations`` is reached -- the record says
-  which.
+  which. FPS = 1000 x batch / median latency (``records.FPS_DEFINITIONS``).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..records import latency_fields
+from ..records import latency_fields, robust_fps
 from ..stats import LatencyStats
 
 PROTOCOLS = ("paper", "robust")
@@ -68,10 +68,11 @@ class TimingResult:
     sync: str
     reference_samples_ms: list = None   # with reference_interleave: the reference's, paired
 
-    def metrics(self) -> dict:
-        m = {"fps": self.fps, "latency_ms_mean": self.latency_ms_mean,
+    def metrics(self, batch: int = 1) -> dict:
+        """The record's timing fields; ``fps`` is frames per second (forwards x ``batch``)."""
+        m = {"fps": self.fps * batch, "latency_ms_mean": self.latency_ms_mean,
              "iterations": self.iterations, "timed_s": self.elapsed_s}
-        if self.stats is not None:      # per forward, as fps (forwards per second)
+        if self.stats is not None:      # per forward
             m.update({k: v for k, v in latency_fields(self.stats).items()
                       if k != "latency_ms_mean"})
         if self.reference_samples_ms:
@@ -234,6 +235,6 @@ def measure(backend, device: torch.device, cfg: TimingConfig, reference=None) ->
         torch.backends.cudnn.benchmark = prev_benchmark
     stats = LatencyStats.from_samples(samples)
     elapsed = sum(samples) / 1000.0
-    return TimingResult("robust", len(samples), elapsed, len(samples) / elapsed, stats.mean_ms,
+    return TimingResult("robust", len(samples), elapsed, robust_fps(stats.p50_ms), stats.mean_ms,
                         stats, samples[: cfg.keep_samples], reason, n_warm, warm_s, sync,
                         ref_samples[: cfg.keep_samples] or None)

@@ -23,7 +23,7 @@ import torch
 
 from ..measure.backends.onnx_export import export_onnx
 from ..measure.power.tegrastats import parse_log as parse_tegrastats, summarize
-from ..records import latency_fields
+from ..records import FPS_DEFINITIONS, latency_fields, robust_fps
 from ..stats import LatencyStats
 from ..trtexec import (TrtexecSettings, build_command, parse_export_times, parse_log,
                        parse_version, time_command)
@@ -213,7 +213,7 @@ def _record(cell, suite, board, version, settings, onnx, build, timed) -> dict:
            "backend_info": {"trtexec_version": ".".join(map(str, version)), **onnx.info, **build,
                             "settings": settings.as_dict()}}
     if samples:
-        out.update(latency_fields(LatencyStats.from_samples(samples), cell.batch),
+        out.update(latency_fields(LatencyStats.from_samples(samples)),
                    latency_samples_ms=[round(s, 5) for s in samples[: suite.timing.keep_samples]],
                    iterations=len(samples))
     else:
@@ -222,7 +222,7 @@ def _record(cell, suite, board, version, settings, onnx, build, timed) -> dict:
                    latency_ms_p99=summary.get("latency_ms_p99"), latency_samples_ms=[])
     qps = summary.get("throughput_qps")
     median = out.get("latency_ms_p50")
-    out["fps"] = qps * cell.batch if qps else (1000.0 / median * cell.batch if median else None)
+    out["fps"] = qps * cell.batch if qps else robust_fps(median, cell.batch)
     if out["fps"] is None:
         raise RemoteCommandFailed(f"trtexec printed no throughput or latency "
                                   f"({'; '.join(summary['problems']) or 'empty log'})")
@@ -231,6 +231,7 @@ def _record(cell, suite, board, version, settings, onnx, build, timed) -> dict:
             out[f"trtexec_{part}_ms_median"] = summary[f"{part}_ms_median"]
     out["protocol"] = {
         "name": "trtexec", "sync": "trtexec (CUDA events around each inference)",
+        "fps_definition": FPS_DEFINITIONS["trtexec"] if qps else FPS_DEFINITIONS["robust"],
         "trtexec_version": ".".join(map(str, version)), "command": timed["command"],
         "build_command": build.get("build_command"), "warmup_ms": settings.warmup_ms,
         "iterations_min": settings.iterations, "duration_s": settings.duration_s,

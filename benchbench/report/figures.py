@@ -11,6 +11,7 @@ import pandas as pd  # noqa: E402
 
 from ..devices import profile  # noqa: E402
 from ..normalize import literature  # noqa: E402
+from ..records import fps_label  # noqa: E402
 
 REALTIME_FPS = ((30, "tab:cyan", "30 FPS"), (15, "tab:olive", "15 FPS"))       # FASSD Fig. 7
 MIOU_LINES = ((73.0, "tab:cyan", "73% (SOTA average)"), (65.0, "tab:olive", "65% (minimum)"))
@@ -74,22 +75,59 @@ def _grid(n: int, width: float, height: float, max_cols: int = 3, **kwargs):
 
 
 def _fps_with_ci(rows: pd.DataFrame):
-    """FPS per cell and, for robust cells, the 95% CI of the median as asymmetric error bars
-    (FPS = 1000 / median latency there). Paper-protocol cells have one number, no bar."""
+    """Each cell's ``fps`` (the record's, whatever its protocol) and, for robust cells, the 95%
+    CI of the median latency as asymmetric error bars (there FPS = 1000 x batch / median, so
+    the bar is FPS x median / CI bound). Paper-protocol cells have one number, no bar."""
     fps, lo, hi = [], [], []
     for _, r in rows.iterrows():
         ci = r.get("latency_ci95_ms")
         p50 = r.get("latency_ms_p50")
+        value = r["fps"]
+        fps.append(value)
         if isinstance(ci, list) and len(ci) == 2 and p50 and all(ci) and min(ci) > 0:
-            value = 1000.0 / p50
-            fps.append(value)
-            lo.append(max(0.0, value - 1000.0 / ci[1]))
-            hi.append(max(0.0, 1000.0 / ci[0] - value))
+            lo.append(max(0.0, value - value * p50 / ci[1]))
+            hi.append(max(0.0, value * p50 / ci[0] - value))
         else:
-            fps.append(r["fps"])
             lo.append(0.0)
             hi.append(0.0)
     return fps, (lo, hi)
+
+
+BUSY_LABEL = "timed while the machine was busy"
+
+
+def _room_for_bars(ax, fps, err) -> None:
+    """Remember the highest error bar of a panel (see ``_headroom``)."""
+    tops = [f + h for f, h in zip(fps, err[1]) if f == f]
+    ax.bb_top = max(tops + [getattr(ax, "bb_top", 0.0)])
+
+
+def _headroom(axes) -> None:
+    """Once every panel is drawn: room above each panel's highest error bar, so no bar ends
+    on the frame (with ``sharey`` the tallest panel sets the shared limit)."""
+    for ax in axes:
+        top = getattr(ax, "bb_top", None)
+        low, high = ax.get_ylim()
+        if top and top * 1.04 > high:
+            ax.set_ylim(low, top * 1.06)
+
+
+def fps_axis_label(rows: pd.DataFrame, prefix: str = "") -> str:
+    """``FPS (1000/p50)`` etc.: the FPS definition of these cells' protocols (records.py)."""
+    label = fps_label(rows["protocol_name"]) if "protocol_name" in rows else "FPS"
+    return f"{prefix}{label}" if prefix else label
+
+
+def _mark_busy(ax, rows: pd.DataFrame, xs, ys, handles: dict | None = None) -> None:
+    """An orange cross over every point of a cell timed while other processes used the
+    machine (its record's ``busy``), so a noise-dominated point never looks like the rest."""
+    busy = (rows["busy"] == True).to_numpy() if "busy" in rows else []  # noqa: E712
+    if not len(busy) or not busy.any():
+        return
+    xs, ys = [x for x, b in zip(xs, busy) if b], [y for y, b in zip(ys, busy) if b]
+    art = ax.scatter(xs, ys, s=70, marker="x", color="tab:orange", zorder=6, label=BUSY_LABEL)
+    if handles is not None:
+        handles.setdefault(BUSY_LABEL, art)
 
 
 def fps_vs_resolution(frame):
@@ -107,7 +145,9 @@ def fps_vs_resolution(frame):
             fps, err = _fps_with_ci(rows)
             line = ax.errorbar(rows["height"], fps, yerr=err, marker="o", capsize=2,
                                label=series)
+            _room_for_bars(ax, fps, err)
             handles.setdefault(series, line)
+            _mark_busy(ax, rows, rows["height"], fps, handles)
         for level, color, label in REALTIME_FPS:
             line = ax.axhline(level, color=color, linestyle="--", linewidth=1, label=label)
             handles.setdefault(label, line)
@@ -116,14 +156,16 @@ def fps_vs_resolution(frame):
         ax.grid(alpha=0.3)
         if faceted:
             ax.legend(fontsize=6, loc="upper right")
+    _headroom(axes)
     for row in grid:
-        row[0].set_ylabel("FPS (robust: 1000 / median, 95% CI)")
+        row[0].set_ylabel(fps_axis_label(ok))
     if not faceted:
         fig.legend(list(handles.values()), list(handles.keys()), loc="outside right upper",
                    fontsize=7)
     note = ("y-axis shared across panels; error bars: 95% CI of the median latency "
             "(robust protocol)" if len(panels) > 1 else
             "error bars: 95% CI of the median latency (robust protocol)")
+    note += busy_note(ok)
     if faceted:
         note += (f"; one panel per model family where a panel would hold more than "
                  f"{MAX_SERIES_PER_PANEL} models, eager-fp32 only where the runs have several "
@@ -171,7 +213,9 @@ def fps_by_backend(frame):
             fps, err = _fps_with_ci(rows)
             line = ax.errorbar(rows["height"], fps, yerr=err, marker="o", capsize=2,
                                color=color, label=combo)
+            _room_for_bars(ax, fps, err)
             handles.setdefault(combo, line)
+            _mark_busy(ax, rows, rows["height"], fps, handles)
             bad = (rows["equivalence"] == "mismatch").to_numpy()
             if bad.any():
                 xs = rows["height"].to_numpy()[bad]
@@ -185,12 +229,13 @@ def fps_by_backend(frame):
         ax.set_ylim(bottom=0)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
+    _headroom(list(axes.flat))
     for row in axes:
-        row[0].set_ylabel("FPS")
+        row[0].set_ylabel(fps_axis_label(ok))
     fig.legend(list(handles.values()), list(handles.keys()), loc="outside right upper",
                fontsize=7)
     return fig, ("error bars: 95% CI of the median latency; red rings: output differs from "
-                 "eager fp32 beyond the suite's tolerance")
+                 "eager fp32 beyond the suite's tolerance" + busy_note(ok))
 
 
 MAX_PANELS = 12
@@ -367,7 +412,7 @@ def fps_miou_tradeoff(frame):
            title="Cityscapes: speed / accuracy trade-off")
     plain_log_ticks(ax.xaxis)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower left")
+    legend_outside(ax)
     front_set = set(front)
     labels = [(p["fps"], p["miou"], p["label"]) for p in measured
               if len(measured) <= MAX_LABELLED_POINTS or (p["fps"], p["miou"]) in front_set]
@@ -388,13 +433,24 @@ def _device_groups(ok: pd.DataFrame):
     return ok
 
 
+def legend_outside(ax, fontsize=7) -> None:
+    """The legend beside the axes, never over a point (constrained layout makes room)."""
+    ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+
+
+def busy_note(ok: pd.DataFrame) -> str:
+    n = int((ok["busy"] == True).sum()) if "busy" in ok else 0  # noqa: E712
+    return f"; orange crosses: {n} cell(s) {BUSY_LABEL}" if n else ""
+
+
 def _finish_panel(ax, rows, x: str, y: str) -> None:
     """What every per-device measured panel shares: plain log x ticks, grid, legend, and each
     point labelled with its input size where it fits."""
     ax.title.set_fontsize(9)
+    ax.margins(0.08)             # no point or ring on the frame
     plain_log_ticks(ax.xaxis)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower left")
+    legend_outside(ax)
     place_labels(ax, [(r[x], r[y], r["resolution"]) for _, r in rows.iterrows()], fontsize=6)
 
 
@@ -418,13 +474,14 @@ def measured_speed_cost(frame):
         rows = ok[ok["panel"] == panel]
         for model, group in rows.groupby("series"):
             ax.scatter(group["gflops"], group["fps"], s=14 if by_family else 26, label=model)
+        _mark_busy(ax, rows, rows["gflops"], rows["fps"])
         # fewer GFLOPs is better: the front of (-GFLOPs, FPS), drawn back at +GFLOPs
         front = sorted((-neg_g, f) for neg_g, f in pareto_front(
             [(-g, f) for g, f in zip(rows["gflops"], rows["fps"])]))
         ax.plot([p[0] for p in front], [p[1] for p in front], color="tab:green", linewidth=1,
                 marker="o", markerfacecolor="none", markersize=9, label="Pareto front")
         ax.set(xscale="log", yscale="log", xlabel="GFLOPs (papers' convention, log)",
-               ylabel="measured FPS (not normalised, log)", title=panel)
+               ylabel=fps_axis_label(rows, "measured ") + ", not normalised, log", title=panel)
         plain_log_ticks(ax.yaxis)
         if len(rows) > MAX_LABELLED_POINTS:
             crowded = True
@@ -432,7 +489,8 @@ def measured_speed_cost(frame):
             rows = rows[[(g, f) in on_front for g, f in zip(rows["gflops"], rows["fps"])]]
             rows = rows.assign(resolution=rows["model"] + " " + rows["resolution"])
         _finish_panel(ax, rows, "gflops", "fps")
-    note = "measured on each device as is (no GPU normalisation); labels: input size"
+    note = "measured on each device as is (no GPU normalisation); labels: input size" + \
+        busy_note(ok)
     if by_family:
         note += f"; colours: model family (more than {MAX_SERIES_PER_PANEL} models)"
     if crowded:
@@ -457,13 +515,15 @@ def measured_fps_miou(frame):
         rows = have[have["panel"] == panel]
         for model, group in rows.groupby("series"):
             ax.scatter(group["fps"], group["miou"], s=30, label=model)
+        _mark_busy(ax, rows, rows["fps"], rows["miou"])
         front = pareto_front(list(zip(rows["fps"], rows["miou"])))
         ax.plot([p[0] for p in front], [p[1] for p in front], color="tab:green", linewidth=1,
                 label="Pareto front")
-        ax.set(xscale="log", xlabel="measured FPS (not normalised, log)", ylabel="mIoU (%)",
+        ax.set(xscale="log", xlabel=fps_axis_label(rows, "measured ") + ", not normalised, log",
+               ylabel="mIoU (%)",
                title=panel)
         _finish_panel(ax, rows, "fps", "miou")
-    return fig, "measured FPS as is, not normalised across devices"
+    return fig, "measured FPS as is, not normalised across devices" + busy_note(have)
 
 
 def latency_distributions(frame):

@@ -11,6 +11,7 @@ import jinja2
 import pandas as pd
 
 from ..fileio import write_atomic
+from ..records import FPS_DEFINITIONS, fps_label
 from . import figures
 from .tables import (CELL_COLUMNS, backend_table, cells_summary, equivalence_text, comparison_table, complexity_table,
                      load_runs, per_class_table, precision_table)
@@ -25,10 +26,25 @@ PROTOCOL_SETTINGS = {
 }
 
 
-def protocol_settings(info: dict) -> dict:
+def protocol_settings(info: dict, frame: pd.DataFrame | None = None) -> dict:
+    """The run's timing settings that apply to its protocol; a setting left to the library
+    (``threads: null``) shows the value its cells recorded, e.g. ``2 (torch default)``."""
     timing = info.get("timing") or {}
     keys = PROTOCOL_SETTINGS.get(timing.get("protocol"), tuple(timing))
-    return {k: timing[k] for k in keys if k in timing}
+    settings = {k: timing[k] for k in keys if k in timing}
+    if settings.get("threads") is None and "threads" in settings and frame is not None:
+        used = _recorded(frame, info.get("run_id"), "threads")
+        settings["threads"] = (f"{', '.join(map(str, used))} (torch default)" if used
+                               else "torch default")
+    return settings
+
+
+def _recorded(frame: pd.DataFrame, run_id, key: str) -> list:
+    """The distinct values of ``protocol[key]`` in one run's records."""
+    if not len(frame) or "protocol" not in frame:
+        return []
+    rows = frame.loc[frame["run_id"] == run_id, "protocol"]
+    return sorted({p[key] for p in rows if isinstance(p, dict) and p.get(key) is not None})
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -103,6 +119,27 @@ def _problem(r) -> dict:
             "error": reason}
 
 
+def busy_banner(frame: pd.DataFrame) -> str | None:
+    """How many measured cells were timed while other processes used the machine, and why."""
+    if not len(frame):
+        return None
+    ok = frame[frame["status"] == "ok"]
+    busy = ok[ok["busy"] == True]  # noqa: E712
+    if busy.empty:
+        return None
+    reasons = sorted({x for v in busy["busy_reasons"] if isinstance(v, list) for x in v})
+    return (f"{len(busy)} of {len(ok)} measured cells were timed while the machine was busy "
+            f"({'; '.join(reasons[:3])}{' ...' if len(reasons) > 3 else ''}): their numbers "
+            f"carry that noise. They are marked BUSY in the tables and with orange crosses in "
+            f"the figures; rerun them on a quiet machine before drawing conclusions.")
+
+
+def _fps_definitions(frame: pd.DataFrame) -> list[str]:
+    names = sorted({p for p in frame.get("protocol_name", pd.Series()).dropna()}) \
+        if len(frame) else []
+    return [f"{fps_label([n])}: {FPS_DEFINITIONS.get(n, n)} ({n} protocol)" for n in names]
+
+
 def render(run_dirs, output: str | Path) -> Path:
     output = Path(output)
     frame, infos = load_runs(run_dirs)
@@ -121,14 +158,17 @@ def render(run_dirs, output: str | Path) -> Path:
     bad = frame[(frame["status"] != "ok") | (frame["throttled"] == True)  # noqa: E712
                 | (frame["equivalence"] == "mismatch")] if len(frame) else frame
     backends = backend_table(frame) if len(frame) else pd.DataFrame()
+    summary, power_notes = cells_summary(frame)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(
         runs=infos, figures=figs, not_drawn=not_drawn,
-        cells=_table(cells_summary(frame)), cells_full=_table(cells),
+        cells=_table(summary), power_notes=power_notes, cells_full=_table(cells),
+        busy=busy_banner(frame),
         complexity=_table(complexity_table(frame)) if len(frame) else None,
         comparison=_table(comparison) if len(comparison) else None,
-        comparison_without=without, timing_blocks=[protocol_settings(i) for i in infos],
+        comparison_without=without, timing_blocks=[protocol_settings(i, frame) for i in infos],
+        fps_definitions=_fps_definitions(frame),
         per_class=per_class, precision=precision,
         backends=_table(backends) if len(backends) else None,
         counts=frame["status"].value_counts().to_dict() if len(frame) else {},

@@ -7,14 +7,14 @@ import pandas as pd
 
 from ..normalize import device_key_for, gpu_key, normalize_fps
 from ..errors import UsageError
-from ..records import WORK_FIELDS
+from ..records import WORK_FIELDS, fps_label
 from ..store import current_records, load_run_info, read_records
 
 RUN_KEYS = ("run_id", "suite", "device", "timing", "environment")
 
 CELL_COLUMNS = ["model", "resolution", "batch", "backend", "precision", "device_name", "status",
                 "fps", "fps_norm_1080ti", "latency_ms_mean", "latency_ms_p50", "latency_ms_p90",
-                "latency_ms_p99", "latency_ms_std", "iterations", "protocol_name", "miou", "power_w_mean",
+                "latency_ms_p99", "latency_ms_std", "iterations", "protocol_name", "busy", "miou", "power_w_mean",
                 "energy_mj_per_frame", "fps_per_watt", "throttled", "power_unavailable",
                 "equivalence", "argmax_agreement", "logits_max_abs_diff", "ran_on", "error"]
 # what the page shows by default; the rest is in a collapsible table and in `bench export`
@@ -33,26 +33,65 @@ def ran_on(where: dict | None) -> str | None:
 
 def power_text(r) -> str:
     """Mean power and energy per frame, or why there is none (never a blank cell)."""
+    reason = power_missing_reason(r)
+    return f"n/a ({reason})" if reason else _power_value(r)
+
+
+def _power_value(r) -> str:
     value = r.get("power_w_mean")
-    if value is not None and value == value:
-        energy = r.get("energy_mj_per_frame")
-        per_frame = f", {energy:.3g} mJ/frame" if isinstance(energy, float) and energy == energy \
-            else ""
-        return f"{value:.2f} W{per_frame}"
-    if r.get("status") != "ok":
+    if value is None or value != value:
         return ""
-    reason = r.get("power_unavailable") or r.get("power_error") or "no power sampler"
-    return f"n/a ({reason})"
+    energy = r.get("energy_mj_per_frame")
+    per_frame = f", {energy:.3g} mJ/frame" if isinstance(energy, float) and energy == energy \
+        else ""
+    return f"{value:.2f} W{per_frame}"
 
 
-def cells_summary(frame: pd.DataFrame) -> pd.DataFrame:
+def power_missing_reason(r) -> str | None:
+    """Why an ok cell has no power figure (None when it has one, or did not run)."""
+    value = r.get("power_w_mean")
+    if (value is not None and value == value) or r.get("status") != "ok":
+        return None
+    return r.get("power_unavailable") or r.get("power_error") or "no power sampler"
+
+
+def power_column(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The power column of a table, each reason for a missing figure said once: cells read
+    ``n/a [1]`` and the notes ``[1] reason``."""
+    texts, notes = [], []
+    for _, r in frame.iterrows():
+        reason = power_missing_reason(r)
+        if reason is None:
+            texts.append(_power_value(r))
+            continue
+        if reason not in notes:
+            notes.append(reason)
+        texts.append(f"n/a [{notes.index(reason) + 1}]")
+    return texts, [f"[{i}] {reason}" for i, reason in enumerate(notes, 1)]
+
+
+def frame_fps_label(frame: pd.DataFrame) -> str:
+    """The FPS header of a table of these cells: the protocols' FPS definitions (records.py)."""
     if not len(frame):
-        return pd.DataFrame(columns=CELL_SUMMARY_COLUMNS)
+        return "FPS"
+    return fps_label(frame.loc[frame["status"] == "ok", "protocol_name"])
+
+
+def status_text(r) -> str:
+    """``ok``, or ``ok, BUSY`` for a cell timed while other processes used the machine."""
+    return f"{r['status']}, BUSY" if r.get("busy") is True else r["status"]
+
+
+def cells_summary(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The page's table of cells, and the notes its power column points to."""
+    if not len(frame):
+        return pd.DataFrame(columns=CELL_SUMMARY_COLUMNS), []
     view = frame.copy()
     view["backend"] = view["backend"] + "-" + view["precision"]
-    view["power"] = [power_text(r) for _, r in view.iterrows()]
+    view["status"] = [status_text(r) for _, r in view.iterrows()]
+    view["power"], notes = power_column(view)
     view["output vs eager fp32"] = [equivalence_text(r) for _, r in view.iterrows()]
-    return view[CELL_SUMMARY_COLUMNS]
+    return view[CELL_SUMMARY_COLUMNS].rename(columns={"fps": frame_fps_label(frame)}), notes
 
 
 def equivalence_text(r) -> str:
@@ -82,9 +121,10 @@ def backend_table(frame: pd.DataFrame) -> pd.DataFrame:
     ref = ref.set_index(key)[["latency_ms_p50", "fps"]]
     refs = [ref.loc[k] if k in ref.index else None for k in ok[key].itertuples(index=False)]
     records = ok.to_dict("records")
+    fps_header = frame_fps_label(ok)
     return pd.DataFrame([{
         "model": r["model"], "resolution": r["resolution"], "device": r["device_name"],
-        "backend": r["backend"], "precision": r["precision"], "FPS": r["fps"],
+        "backend": r["backend"], "precision": r["precision"], fps_header: r["fps"],
         "p50 ms": r["latency_ms_p50"], "speed-up vs eager fp32": _speedup(r, ref_row),
         "argmax agreement": _share(r.get("argmax_agreement")),
         "max |logit diff|": _sci(r.get("logits_max_abs_diff")),
@@ -135,7 +175,7 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
                                    "latency_samples_ms", "miou", "iou_per_class", "target",
                                    "pixel_acc", "n_images", "eval_at", "multi_scale",
                                    "accuracy_unavailable", "accuracy_error", "power_error",
-                                   "device", "equivalence_reason"]) - {"resolution", "protocol_name", "fps_norm_1080ti", "ran_on"}:
+                                   "device", "equivalence_reason", "busy_reasons"]) - {"resolution", "protocol_name", "fps_norm_1080ti", "ran_on"}:
         if col not in frame.columns:
             frame[col] = None
     if len(frame):
@@ -181,6 +221,7 @@ def comparison_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
     known = set(list_models())
     rows, without = [], 0
+    fps_header = frame_fps_label(frame)
     for _, r in frame[frame["status"] == "ok"].iterrows():
         published, seen = [], set()
         for rep in (model_card(r["model"]).reported if r["model"] in known else ()):
@@ -199,7 +240,7 @@ def comparison_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
             rows.append({
                 "model": r["model"], "resolution": r["resolution"],
                 "device": r["device_name"], "backend": f"{r['backend']}-{r['precision']}",
-                "fps": r["fps"], "fps_norm_1080ti": r["fps_norm_1080ti"],
+                fps_header: r["fps"], "fps_norm_1080ti": r["fps_norm_1080ti"],
                 "norm_estimate": r.get("fps_norm_estimate"),
                 "published_fps": rep.fps if rep else None,
                 "published_gpu": rep.gpu if rep else None,
@@ -217,10 +258,15 @@ def per_class_table(frame: pd.DataFrame) -> pd.DataFrame:
     has = frame[frame["iou_per_class"].map(lambda v: isinstance(v, dict) and bool(v))]
     rows = [{"model": r["model"], "resolution": r["resolution"],
              "backend": f"{r['backend']}-{r['precision']}",
-             **{name: v for name, v in r["iou_per_class"].items()},
-             "mIoU": r["miou"], "eval_at": r["eval_at"] + (" ms" if r["multi_scale"] else "")}
+             **{name: _one_decimal(v) for name, v in r["iou_per_class"].items()},
+             "mIoU": _one_decimal(r["miou"]), "eval_at": r["eval_at"] + (" ms" if r["multi_scale"] else "")}
             for _, r in has.iterrows()]
     return pd.DataFrame(rows)
+
+
+def _one_decimal(value):
+    """A percentage as the papers print it (73.1)."""
+    return round(float(value), 1) if isinstance(value, (int, float)) and value == value else value
 
 
 def precision_table(frame: pd.DataFrame) -> pd.DataFrame:
