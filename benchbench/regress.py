@@ -18,7 +18,8 @@ Reads records only (like the report). The statistics are chosen for noisy shared
   repeat is divided by the reference of its round, which cancels the drift.
 
 Verdicts: regressed (slower beyond the threshold and significant), improved, unchanged (within
-the threshold), inconclusive, new, missing, failed.
+the threshold), inconclusive, new, missing, failed; the paired reference cell itself is
+``reference`` (not gated: its ratio is the machine's drift).
 """
 from __future__ import annotations
 
@@ -332,10 +333,37 @@ def compare(baseline: dict, current: dict, metric: str = "latency_ms_p50",
             "none: the reference only tells whether the machine changed")
     verdicts = []
     bcells, ccells = baseline["cells"], current["cells"]
+    reference = paired_reference_cell(baseline, current)
     for cell_id in list(ccells) + [c for c in bcells if c not in ccells]:
+        if cell_id == reference:
+            verdicts.append(_reference_row(cell_id, bcells.get(cell_id), ccells.get(cell_id)))
+            continue
         verdicts.append(_verdict(cell_id, bcells.get(cell_id), ccells.get(cell_id), key,
                                  higher_better, threshold, alpha, machine, per_round))
     return CheckResult(verdicts, metric, threshold, alpha, machine=machine)
+
+
+def paired_reference_cell(baseline: dict, current: dict) -> str | None:
+    """The cell id both runs timed as their paired reference (``timing.reference: CELL``)."""
+    ids = {str((run.get("reference") or {}).get("workload", "")).partition("cell:")[2].strip()
+           for run in (baseline, current)}
+    return ids.pop() if len(ids) == 1 and paired_reference(current) else None
+
+
+def _reference_row(cell_id: str, base: dict | None, cur: dict | None) -> CellVerdict:
+    """The paired reference is not gated against itself: its row says what it measured, the
+    machine's drift between the runs, which the other cells' ratios cancel."""
+    v = CellVerdict(cell_id, "reference", busy=(cur or {}).get("busy"))
+    b = _values(base, "latency_ms_p50")[0] if base and base.get("status") == "ok" else []
+    c = _values(cur, "latency_ms_p50")[0] if cur and cur.get("status") == "ok" else []
+    if b and c:
+        v.baseline, v.current = statistics.median(b), statistics.median(c)
+        v.raw_ratio = v.current / v.baseline
+        v.note = (f"the paired reference: its latency moved x{v.raw_ratio:.3f} between the "
+                  f"runs (the machine, not a model change); every other cell is divided by it")
+    else:
+        v.note = "the paired reference (not measured in both runs)"
+    return v
 
 
 def resolve_auto_metric(baseline: dict, current: dict) -> str:

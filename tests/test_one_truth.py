@@ -131,3 +131,89 @@ def test_busy_cells_are_marked_where_their_numbers_are_shown(busy_run, tmp_path)
                    if c.get_label() == figures.BUSY_LABEL]
         assert sum(len(c.get_offsets()) for c in crosses) == len(busy), draw.__name__
         assert f"orange crosses: {len(busy)} cell(s) timed while the machine was busy" in note
+
+
+PLUGIN = '''
+from torch import nn
+import benchbench
+
+
+@benchbench.register_model(family="user", paper="my own model", output_stride=1)
+def truth_net(*, num_classes: int = 19) -> nn.Module:
+    layers = [nn.Conv2d(3, 16, 3, padding=1)]
+    for _ in range({blocks}):
+        layers += [nn.Conv2d(16, 16, 3, padding=1), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Conv2d(16, num_classes, 1))
+'''
+PAIRED = """\
+name: paired
+device: cpu
+plugins: [pr/my_models.py, {path: main/my_models.py, prefix: main_}]
+models: [truth_net, main_truth_net]
+resolutions: [[32, 64]]
+timing: {protocol: robust, warmup: 2, min_iterations: 10, max_time_s: 0.15, threads: 1,
+         repeats: 5, reference: main_truth_net@32x64/b1/eager-fp32, reference_interleave: true,
+         seed: 0}
+"""
+CELL = "truth_net@32x64/b1/eager-fp32/cpu"
+REFERENCE = "main_truth_net@32x64/b1/eager-fp32/cpu"
+
+
+def _bench(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "benchbench.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def paired_runs(tmp_path_factory):
+    """The paired gate as CI runs it: the main branch's model interleaved as the reference;
+    run A with the pull request equal to main, run B with twice its blocks (more work)."""
+    runs = []
+    for name, blocks in (("a", 4), ("b", 8)):
+        root = tmp_path_factory.mktemp(f"paired_{name}")
+        for part, n in (("main", 4), ("pr", blocks)):
+            (root / part).mkdir()
+            (root / part / "my_models.py").write_text(PLUGIN.format(blocks=n))
+        (root / "paired.yaml").write_text(PAIRED)
+        proc = _bench("run", "paired.yaml", "--out", "res", "--json", "--no-progress", cwd=root)
+        assert proc.returncode == 0, proc.stderr
+        runs.append(root / json.loads(proc.stdout)["run_dir"])
+    return runs
+
+
+def test_check_rests_its_verdict_on_the_pairing_and_does_not_gate_the_reference(paired_runs,
+                                                                                 tmp_path):
+    a, b = paired_runs
+    plain = _bench("check", b, "--baseline", a, cwd=tmp_path)
+    assert plain.returncode == 1, plain.stderr
+    headline = plain.stdout.splitlines()[-1]
+    assert headline.startswith("FAIL: 1 reference, 1 regressed (latency_rel_p50 over repeats "
+                               "(latency / interleaved reference)")
+    assert "cancelled per iteration" in headline and "MACHINE CHANGED" not in headline
+    row = next(line for line in plain.stdout.splitlines() if line.startswith(REFERENCE))
+    assert "reference: the paired reference: its latency moved x" in row
+    result = json.loads(_bench("check", b, "--baseline", a, "--json", cwd=tmp_path).stdout)
+    assert result["regressions"] == [CELL]
+    cells = {c["cell_id"]: c for c in result["cells"]}
+    assert cells[REFERENCE]["verdict"] == "reference" and cells[REFERENCE]["ratio"] is None
+    assert cells[CELL]["ratio"] > 1.3
+
+
+def test_compare_shows_the_numbers_check_gives(paired_runs, tmp_path):
+    a, b = paired_runs
+    for extra in ((), ("--metric", "latency_ms_p50")):
+        result = json.loads(_bench("check", b, "--baseline", a, "--json", *extra,
+                                   cwd=tmp_path).stdout)
+        page = _bench("compare", a, b, "-o", tmp_path / "cmp.html", *extra, cwd=tmp_path)
+        assert page.returncode == 0, page.stderr
+        html = (tmp_path / "cmp.html").read_text()
+        for cell in result["cells"]:
+            if cell["ratio"] is None:
+                continue
+            row = re.search(rf"<tr><td>{re.escape(cell['cell_id'])}</td>(.*?)</tr>", html,
+                            re.S).group(1)
+            lo, hi = cell["ci95"]
+            assert f"<td>{cell['ratio']:.3f}</td>" in row
+            assert f"<td>{lo:.3f} &ndash; {hi:.3f}</td>" in row
+            assert f'class="{cell["verdict"]}"' in row
+        assert f"--metric {result['metric']}" in html

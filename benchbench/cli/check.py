@@ -20,18 +20,29 @@ def parse_threshold(text: str) -> float:
     return value
 
 
+def add_verdict_options(parser) -> None:
+    """--threshold, --metric, --alpha: the same for ``bench check`` and ``bench compare``."""
+    parser.add_argument("--threshold", default="5%", help="slowdown that counts (default 5%%)")
+    parser.add_argument("--metric", default="auto",
+                        choices=["auto", "latency_ms_p50", "latency_ms_mean", "fps",
+                                 "latency_rel_p50"],
+                        help="auto (default): latency_rel_p50 where both runs were timed with "
+                             "timing.reference_interleave, else latency_ms_p50")
+    parser.add_argument("--alpha", type=float, default=0.01, help="significance level (0.01)")
+
+
+def verdict_options(args) -> tuple[str, float, float]:
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha {args.alpha}: must be between 0 and 1")
+    return args.metric, parse_threshold(args.threshold), args.alpha
+
+
 def add_parser(sub) -> None:
     chk = sub.add_parser("check", help="compare a run with its baseline (CI gate)")
     chk.add_argument("run", metavar="RUN_DIR")
     chk.add_argument("--baseline", metavar="RUN_DIR|FILE",
                      help="default: results/baselines/<device>/<suite>.json")
-    chk.add_argument("--threshold", default="5%", help="slowdown that counts (default 5%%)")
-    chk.add_argument("--metric", default="auto",
-                     choices=["auto", "latency_ms_p50", "latency_ms_mean", "fps",
-                              "latency_rel_p50"],
-                     help="auto (default): latency_rel_p50 where both runs were timed with "
-                          "timing.reference_interleave, else latency_ms_p50")
-    chk.add_argument("--alpha", type=float, default=0.01, help="significance level (0.01)")
+    add_verdict_options(chk)
     chk.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary")
     chk.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
     chk.add_argument("--allow-env-change", action="store_true",
@@ -45,14 +56,11 @@ def run(args) -> int:
     from .report import unique_runs
 
     unique_runs([args.run])
-    if not 0 < args.alpha < 1:
-        raise UsageError(f"--alpha {args.alpha}: must be between 0 and 1")
-    threshold = parse_threshold(args.threshold)
+    metric, threshold, alpha = verdict_options(args)
     outputs = [(writable_file(path, flag), fn) for path, flag, fn in
                ((args.markdown, "--markdown", gate.markdown), (args.junit, "--junit", gate.junit))
                if path]
-    result = check(args.run, args.baseline, args.metric, threshold, args.alpha,
-                   args.allow_env_change)
+    result = check(args.run, args.baseline, metric, threshold, alpha, args.allow_env_change)
     for path, fn in outputs:
         write_atomic(path, fn(result))
     if args.json:

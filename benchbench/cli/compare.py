@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import EXIT_OK, emit, writable_file
+from .check import add_verdict_options, verdict_options
 
 
 def add_parser(sub) -> None:
@@ -11,23 +12,19 @@ def add_parser(sub) -> None:
     cmp_.add_argument("run_a", metavar="RUN_A", help="the baseline run")
     cmp_.add_argument("run_b", metavar="RUN_B", help="the run compared with it")
     cmp_.add_argument("-o", "--output", help="HTML file (default: reports/compare-A-vs-B.html)")
-    cmp_.add_argument("--threshold", default="5%")
-    cmp_.add_argument("--metric", default="latency_ms_p50",
-                      choices=["latency_ms_p50", "latency_ms_mean", "fps"])
-    cmp_.add_argument("--alpha", type=float, default=0.01)
+    add_verdict_options(cmp_)
     cmp_.add_argument("--json", action="store_true")
 
 
 def run(args) -> int:
     from ..report.compare import render_comparison
-    from .check import parse_threshold
     from .report import unique_runs
 
     unique_runs([args.run_a, args.run_b])
+    metric, threshold, alpha = verdict_options(args)
     default = f"reports/compare-{Path(args.run_a).name}-vs-{Path(args.run_b).name}.html"
     output = writable_file(args.output or default, "-o")
-    path = render_comparison(args.run_a, args.run_b, output, args.metric,
-                             parse_threshold(args.threshold), args.alpha)
+    path = render_comparison(args.run_a, args.run_b, output, metric, threshold, alpha)
     if args.json:
         emit({"report": str(path)})
     else:

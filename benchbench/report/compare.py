@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jinja2
 
-from ..regress import baseline_from_run, compare, env_differences
+from ..regress import AUTO, baseline_from_run, check
 from ..store import current_records, read_records
 from . import figures  # noqa: F401 - selects the Agg backend
 from .html import _save
@@ -64,12 +64,12 @@ def _distribution_figure(run_a, run_b):
     return fig
 
 
-def render_comparison(run_a, run_b, output, metric="latency_ms_p50", threshold=0.05,
-                      alpha=0.01) -> Path:
+def render_comparison(run_a, run_b, output, metric=AUTO, threshold=0.05, alpha=0.01) -> Path:
+    """``bench check RUN_B --baseline RUN_A`` as a page: the same call, so the same ratios,
+    CIs and verdicts; the environment differences check would refuse are listed instead."""
     output = Path(output)
     base, cur = baseline_from_run(run_a), baseline_from_run(run_b)
-    result = compare(base, cur, metric, threshold, alpha)
-    result.env_differences = env_differences(base["environment"], cur["environment"])
+    result = check(run_b, run_a, metric, threshold, alpha, allow_env_change=True)
     fig_dir = output.parent / f"{output.stem}_figures"
     figs = []
     for key, title, fig in (("ratios", "Per-cell ratio B / A with 95% CI", _ratio_figure(result)),

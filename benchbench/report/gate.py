@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 MARK = {"regressed": "❌ regressed", "failed": "❌ failed", "improved": "✅ improved",
         "unchanged": "unchanged", "inconclusive": "⚠️ inconclusive", "new": "new",
-        "missing": "missing"}
+        "missing": "missing", "reference": "reference (not gated)"}
 
 
 def _num(v, fmt=".3f"):
@@ -18,18 +18,27 @@ def _ci(v) -> str:
 
 
 def headline(result) -> str:
+    """The verdict and what it rests on: the metric, its unit of comparison, and what the
+    reference workload said about the machine."""
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts().items()))
     verdict = "FAIL" if result.regressions else "PASS"
-    machine = ""
-    if result.machine:
-        r = result.machine["reference_ratio"]
-        per_round = result.machine.get("correction", "").startswith("per round")
-        machine = f"; reference x{r:.3f}" + (
-            ", ratios per round against the reference cell" if per_round else
-            " -- MACHINE CHANGED: differences are not attributed to the models"
-            if result.machine["machine_changed"] else "")
-    return (f"{verdict}: {counts} ({result.metric}, threshold {result.threshold:.0%}, "
-            f"alpha {result.alpha}{machine})")
+    units = sorted({v.unit for v in result.verdicts if v.unit})
+    basis = f" over {' / '.join(units)}" if units else ""
+    return (f"{verdict}: {counts} ({result.metric}{basis}, threshold {result.threshold:.0%}, "
+            f"alpha {result.alpha}{machine_text(result.machine)})")
+
+
+def machine_text(machine: dict) -> str:
+    if not machine:
+        return ""
+    ratio, correction = machine["reference_ratio"], machine.get("correction", "")
+    if correction.startswith(("per round", "per iteration")):
+        return (f"; the reference moved x{ratio:.3f} between the runs, cancelled "
+                f"{correction.split(':')[0]}")
+    if machine["machine_changed"]:
+        return (f"; MACHINE CHANGED: the reference moved x{ratio:.3f}, so cells beyond the "
+                f"threshold are inconclusive, not attributed to the models")
+    return f"; the reference moved x{ratio:.3f}: the machine was steady"
 
 
 def console(result) -> str:
