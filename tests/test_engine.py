@@ -46,7 +46,9 @@ def test_robust_protocol_statistics_and_stop_rule():
     assert r.iterations >= 30 and len(r.samples_ms) == min(r.iterations, cfg.keep_samples)
     s = r.stats
     assert 0 < s.min_ms <= s.p50_ms <= s.p90_ms <= s.p99_ms <= s.max_ms
-    assert r.fps == pytest.approx(1000 / s.mean_ms, rel=1e-6)
+    # FPS at the median latency (records.FPS_DEFINITIONS), not the mean's
+    assert r.fps == pytest.approx(1000 / s.p50_ms, rel=1e-6)
+    assert r.metrics(batch=4)["fps"] == pytest.approx(4000 / s.p50_ms, rel=1e-6)
 
 
 def test_robust_stops_at_max_iterations_and_ci_target():

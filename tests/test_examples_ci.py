@@ -2,6 +2,7 @@
 paired gate (main branch's model as the interleaved reference) passes an unchanged model and
 fails a heavier one, through the same commands the workflows run."""
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import xml.etree.ElementTree as ET
+
 import yaml
 from conftest import requires_cuda
 
@@ -111,3 +114,100 @@ def test_gpu_paired_gate_passes_the_same_model_and_fails_a_heavier_one(tmp_path)
     check = bench("check", slow, "--baseline", base, "--json")
     assert check.returncode == 1, check.stdout + check.stderr
     assert json.loads(check.stdout)["regressions"] == ["my_segnet@512x1024/b1/eager-fp16/cuda"]
+
+
+# --- the workflows themselves, run as a CI runner runs them ------------------------------------
+
+def _git(*args, cwd):
+    return subprocess.run(["git", *map(str, args)], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def ci_checkout(tmp_path, pr_source: str | None = None) -> Path:
+    """What a runner has after `actions/checkout` / GitLab's fetch: a clone of this commit whose
+    origin has it as `main`, the paired suite shrunk to test size (only its time budget), and
+    the pull request's change to my_models.py in the working tree."""
+    sha = _git("rev-parse", "HEAD", cwd=ROOT)
+    upstream = tmp_path / "upstream.git"
+    _git("clone", "-q", "--bare", "--no-local", ROOT, upstream, cwd=tmp_path)
+    _git("update-ref", "refs/heads/main", sha, cwd=upstream)
+    work = tmp_path / "checkout"
+    _git("clone", "-q", "--branch", "main", upstream, work, cwd=tmp_path)
+    suite = work / "examples" / "ci" / "paired_cpu.yaml"
+    spec = yaml.safe_load(suite.read_text())
+    spec["resolutions"] = [[64, 128]]
+    spec["timing"].update(repeats=5, max_time_s=0.15, min_iterations=8, warmup=2,
+                          reference="main_my_segnet@64x128/b1/eager-fp32")
+    suite.write_text(yaml.safe_dump(spec))
+    if pr_source is not None:
+        (work / "examples" / "ci" / "my_models.py").write_text(pr_source)
+    return work
+
+
+def runner_env(tmp_path) -> dict:
+    """A fresh virtual environment that sees this machine's packages (torch, ...) and no
+    package index: the install step must install the checkout, not a download."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                   check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(PATH=f"{venv / 'bin'}:{env['PATH']}", VIRTUAL_ENV=str(venv), PIP_NO_INDEX="1",
+               PIP_NO_BUILD_ISOLATION="0", PIP_DISABLE_PIP_VERSION_CHECK="1",
+               GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"), CI_DEFAULT_BRANCH="main",
+               CI_PIPELINE_SOURCE="merge_request_event")
+    return env
+
+
+def run_script(lines: list[str], work: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-e", "-c", "\n".join(lines)], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def github_job(name: str) -> list[list[str]]:
+    """The `run:` steps of a job, in order (`uses:` steps are the runner's own actions)."""
+    job = yaml.safe_load((EXAMPLES / "github-actions.yml").read_text())["jobs"][name]
+    return [[step["run"]] for step in job["steps"] if "run" in step and "if" not in step]
+
+
+def gitlab_job(name: str) -> list[list[str]]:
+    jobs = yaml.safe_load((EXAMPLES / "gitlab-ci.yml").read_text())
+    job = jobs[name]
+    return [job["before_script"], job["script"]]
+
+
+@pytest.mark.parametrize("flavour, job, model_change, exit_code", [
+    ("github", "paired-gate", None, 0),
+    ("gitlab", "latency-paired", "width=64", 1),
+])
+def test_the_ci_examples_run_as_written_on_a_local_checkout(tmp_path, flavour, job,
+                                                            model_change, exit_code):
+    """Each workflow's own commands, in a clone of this commit with a fresh venv and no
+    package index: they install this checkout (not a package of the same name), measure the
+    pull request against main on this machine, and pass an unchanged model (GitHub) or fail
+    a heavier one (GitLab), naming the cell."""
+    source = (EXAMPLES / "my_models.py").read_text()
+    pr = source.replace("return TinySegNet(num_classes)",
+                        f"return TinySegNet(num_classes, {model_change})") if model_change \
+        else None
+    work = ci_checkout(tmp_path, pr)
+    env = runner_env(tmp_path)
+    steps = github_job(job) if flavour == "github" else gitlab_job(job)
+    install, *rest = steps
+    done = run_script(install, work, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    where = run_script(["python3 -c 'import benchbench; print(benchbench.__file__)'"], work, env)
+    assert where.stdout.strip() == str(work / "benchbench" / "__init__.py")   # this checkout
+    gate = run_script(rest[0], work, env)
+    assert gate.returncode == exit_code, gate.stdout + gate.stderr
+    summary = (work / "gate.md").read_text()
+    verdict = "regressed" if exit_code else "unchanged"
+    assert re.search(rf"`my_segnet@64x128/b1/eager-fp32/cpu` .*{verdict}", summary), summary
+    assert "`main_my_segnet@64x128/b1/eager-fp32/cpu` | " in summary
+    assert "reference (not gated)" in summary
+    cases = {c.get("name"): c for c in ET.parse(work / "gate.xml").getroot().iter("testcase")}
+    assert (cases["my_segnet@64x128/b1/eager-fp32/cpu"].find("failure") is not None) == \
+        bool(exit_code)
+    if flavour == "github":
+        summary_step = run_script(["cat gate.md >> \"$GITHUB_STEP_SUMMARY\""], work, env)
+        assert summary_step.returncode == 0 and \
+            (tmp_path / "summary.md").read_text() == summary
