@@ -148,7 +148,8 @@ def runner_env(tmp_path) -> dict:
     """A fresh virtual environment that sees this machine's packages (torch, ...) and no
     package index: the install step must install the checkout, not a download."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
+                    str(venv)],
                    check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update(PATH=f"{venv / 'bin'}:{env['PATH']}", VIRTUAL_ENV=str(venv), PIP_NO_INDEX="1",
