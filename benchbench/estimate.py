@@ -106,7 +106,8 @@ def estimate_cells(suite, cells) -> Estimate:
         per_cell.append(_cell_seconds(suite, forward_s, n_acc))
         reasons.append(None)
     basis = (f"2 x MACs at the {rate / 1e9:.0f} GFLOP/s a reference convolution reaches on this "
-             f"{device}; robust cells stop earlier once the CI target is met"
+             f"{device}; robust cells stop earlier once the CI target is met" if usable else
+             f"no {device} on this machine: nothing to time a reference convolution on"
              + ("" if suite.executor.name in ("local", "process") else
                 f"; the {suite.executor.name} executor runs them elsewhere, at that "
                 f"machine's speed, several at once where it has the GPUs"))

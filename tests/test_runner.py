@@ -89,15 +89,31 @@ def test_cuda_suite_without_cuda_records_skipped_cells(tmp_path, capsys):
     code = main(["run", str(path), "--out", str(tmp_path), "--json", "--no-progress"])
     captured = capsys.readouterr()
     out = json.loads(captured.out)
-    # nothing was measured: one warning line and exit 3, not a silent success
+    # nothing was measured: one warning line and exit 3, not a silent success; then each
+    # reason once, with the number of cells it skipped (not the same line 12 times)
     assert code == 3 and out["skipped"] == 12 and out["ok"] == 0
-    assert captured.err.strip().splitlines() == [captured.err.strip()]
-    assert captured.err.startswith("bench: warning: nothing was measured: all 12 cells were "
-                                   "skipped")
     reasons = {r["backend"]: r["error"] for r in
                read_records(Path(out["run_dir"]) / "records.jsonl")}
     assert "CUDA is not available" in reasons["eager"]
     assert "TensorRT" in reasons["tensorrt"]
+    assert captured.err.strip().splitlines() == [
+        "bench: warning: nothing was measured: all 12 cells were skipped",
+        f"bench: 8 cell(s) skipped: {reasons['eager']}",
+        f"bench: 4 cell(s) skipped: {reasons['tensorrt']}"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA path")
+def test_dry_run_of_a_cuda_suite_without_cuda_says_once_what_is_missing(tmp_path, capsys):
+    from benchbench.cli import main as cli
+    path = write_suite(tmp_path, device="cuda")
+    assert cli(["run", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    cells, notes, last = out[:8], out[8:-1], out[-1]
+    assert all(line.endswith("skipped [1]") for line in cells)
+    assert notes == ["[1] 8 cell(s): CUDA is not available (torch.cuda.is_available() is False)"]
+    assert last == "8 cells; no run-time estimate: none of them runs on this machine (see the " \
+                   "reasons above)"
+    assert "GFLOP/s" not in "\n".join(out) and "0.0 min" not in "\n".join(out)
 
 
 def test_dry_run_lists_cells_in_order(tmp_path, capsys):

@@ -67,13 +67,20 @@ class LineProgress:
 
     def start(self, total, done):
         self.total, self.n = total, done
+        self.said = {}              # skip reason -> the cell line that said it in full
 
     def cell_started(self, cell):
         self.t0 = time.perf_counter()
 
     def cell_done(self, record):
         self.n += 1
-        print(f"[{self.n}/{self.total}] {record['cell_id']}: {_status_text(record)} "
+        text = _status_text(record)
+        reason = record.get("error") if record["status"] == "skipped" else None
+        if reason in self.said:
+            text = f"skipped (the reason given at [{self.said[reason]}])"
+        elif reason:
+            self.said[reason] = self.n
+        print(f"[{self.n}/{self.total}] {record['cell_id']}: {text} "
               f"({time.perf_counter() - self.t0:.1f} s)", file=sys.stderr, flush=True)
 
     def close(self):
@@ -197,12 +204,24 @@ def _finish(summary, args) -> int:
     if report_error is not None:
         raise UsageError(f"--report {args.report}: the run is complete in {summary.run_dir}, but "
                          f"the report could not be written ({report_error})")
+    skips = _skip_reasons(records)
     if summary.total and summary.skipped == summary.total:
-        reasons = sorted({r.get("error") for r in records if r.get("status") == "skipped"})
-        print(f"bench: warning: nothing was measured: all {summary.total} cells were skipped "
-              f"({'; '.join(str(x) for x in reasons[:2])})", file=sys.stderr)
+        print(f"bench: warning: nothing was measured: all {summary.total} cells were skipped",
+              file=sys.stderr)
+    for reason, count in skips.items():
+        print(f"bench: {count} cell(s) skipped: {reason}", file=sys.stderr)
+    if summary.total and summary.skipped == summary.total:
         return EXIT_CELLS_FAILED
     return EXIT_CELLS_FAILED if summary.failed else EXIT_OK
+
+
+def _skip_reasons(records: list[dict]) -> dict:
+    """Each reason cells were skipped for, said once, with how many cells it skipped."""
+    out = {}
+    for r in records:
+        if r.get("status") == "skipped":
+            out[str(r.get("error"))] = out.get(str(r.get("error")), 0) + 1
+    return dict(sorted(out.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _records(run_dir):
@@ -282,11 +301,28 @@ def _dry_run(suite, args) -> int:
     if args.json:
         emit({"cells": [c.id for c in cells], "estimate": est.as_dict()})
         return EXIT_OK
-    for i, (c, secs) in enumerate(zip(cells, est.per_cell_s), 1):
-        reason = est.skip_reasons[i - 1] or ""
-        print(f"{i:4d}  {c.id:60s} ~{secs:7.1f} s" if secs is not None else
-              f"{i:4d}  {c.id:60s}  {reason}" if reason.startswith("runs on a board") else
-              f"{i:4d}  {c.id:60s}  skipped: {reason}")
-    print(f"{len(cells)} cells; estimated run time ~{est.total_s / 60:.1f} min "
-          f"(an estimate: {est.basis})")
+    notes = []
+    for i, (c, secs, reason) in enumerate(zip(cells, est.per_cell_s, est.skip_reasons), 1):
+        if secs is not None:
+            print(f"{i:4d}  {c.id:60s} ~{secs:7.1f} s")
+            continue
+        if reason not in notes:
+            notes.append(reason)
+        tag = "board" if reason.startswith("runs on a board") else "skipped"
+        print(f"{i:4d}  {c.id:60s}  {tag} [{notes.index(reason) + 1}]")
+    for n, reason in enumerate(notes, 1):
+        count = sum(r == reason for r in est.skip_reasons)
+        print(f"[{n}] {count} cell(s): {reason}")
+    print(_estimate_line(cells, est))
     return EXIT_OK
+
+
+def _estimate_line(cells, est) -> str:
+    timed = sum(s is not None for s in est.per_cell_s)
+    if not timed:
+        return (f"{len(cells)} cells; no run-time estimate: none of them runs on this machine "
+                f"(see the reasons above)")
+    rest = len(cells) - timed
+    where = f" for the {timed} that run here ({rest} do not, see above)" if rest else ""
+    return (f"{len(cells)} cells; estimated run time ~{est.total_s / 60:.1f} min{where} "
+            f"(an estimate: {est.basis})")
