@@ -69,3 +69,16 @@ def test_the_commands_that_need_no_model_do_not_import_torch_or_pandas(tmp_path)
                  ["telemetry", "tegrastats", str(log)]):
         assert _imports_of(*argv).endswith("torch=False pandas=False"), argv
     assert _imports_of("literature", "--json") == "code=0 torch=False pandas=False"
+
+
+def test_models_table_has_a_header_and_the_papers_counts(capsys):
+    assert main(["models", "desanet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["model", "family", "params", "(code)"]
+    rows = {line.split()[0]: line.split() for line in lines[1:-1]}
+    assert rows["desanet_rn"][2:4] == ["-", "15.3M"]          # DESANet Table 1
+    assert rows["desanet_hn"][2:4] == ["-", "6.2M"]
+    assert lines[-1].startswith("params (code): the exact count of the authors' code")
+    assert main(["models", "fassd_net_l2"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[:4] == ["fassd_net_l2", "fassd", "2,289,454", "2.3M"]

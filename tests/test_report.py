@@ -313,3 +313,95 @@ def test_a_zoo_scale_report_stays_readable(runs, tmp_path):
          probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
     width = int(re.search(r'data-width="(\d+)"', dom).group(1))
     assert width <= 1400, f"the page is {width} px wide"
+
+
+CITYSCAPES_CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
+                      "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
+                      "truck", "bus", "train", "motorcycle", "bicycle")
+
+
+def _scored_copy(run: Path, tmp_path: Path) -> Path:
+    """runs[0] with an mIoU and per-class IoU written into its records by hand (not a
+    measurement: it puts points on "Measured FPS vs mIoU" and rows in the per-class table).
+    The mIoU grows with the FPS, so the slowest cell sits in the lower left corner, where the
+    legend used to be."""
+    import math
+    copy = tmp_path / run.name
+    shutil.copytree(run, copy)
+    lines = []
+    for i, line in enumerate((copy / "records.jsonl").read_text().splitlines()):
+        rec = json.loads(line)
+        if rec.get("status") == "ok":
+            rec["miou"] = 40.0 + 10 * math.log10(rec["fps"])
+            rec["iou_per_class"] = {c: 50.0 + j + 0.123 for j, c in enumerate(CITYSCAPES_CLASSES)}
+            rec["eval_at"], rec["multi_scale"] = "full", False
+        lines.append(json.dumps(rec))
+    (copy / "records.jsonl").write_text("\n".join(lines) + "\n")
+    return copy
+
+
+GEOMETRY_PROBE = """<script>
+const overlaps = [], outside = [];
+let points = 0;
+document.querySelectorAll('svg').forEach(svg => {
+  const legends = [...svg.querySelectorAll('g[id^="legend"]')].map(g => g.getBoundingClientRect());
+  const frames = [...svg.querySelectorAll('g[id^="patch"]')];
+  svg.querySelectorAll('g[id^="bbpt-"]').forEach(p => {
+    points += 1;
+    const b = p.getBoundingClientRect();
+    for (const a of legends)
+      if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom)
+        overlaps.push(p.id);
+  });
+});
+document.body.setAttribute('data-overlaps', JSON.stringify(overlaps));
+document.body.setAttribute('data-points', points);
+document.body.setAttribute('data-width', document.documentElement.scrollWidth);
+</script></body>"""
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium (.ci/run installs Debian's)")
+def test_legends_cover_no_point_and_wide_tables_fit_the_page_in_chromium(runs, tmp_path):
+    """In the browser: no legend box intersects a measured or published point of the inline
+    SVG figures ("Measured FPS vs mIoU", the FarSee / DESANet trade-off), and the page with a
+    19-class IoU table is no wider than a 1400 px window."""
+    run = _scored_copy(runs[0], tmp_path)
+    page = tmp_path / "scored.html"
+    assert main(["report", str(run), "-o", str(page)]) == 0
+    html = page.read_text()
+    assert "Measured FPS vs mIoU per device (not normalised)" in html and "road" in html
+    assert "<td>50.1</td>" in html           # IoU as the papers print it, one decimal
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("</body>", GEOMETRY_PROBE))
+    dom = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2000", "--dump-dom",
+         probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    points = int(re.search(r'data-points="(\d+)"', dom).group(1))
+    assert points > 4 + 20               # the 4 measured cells and the published points
+    assert re.search(r'data-overlaps="([^"]*)"', dom).group(1) == "[]"
+    assert int(re.search(r'data-width="(\d+)"', dom).group(1)) <= 1400
+
+
+def test_the_protocol_table_shows_the_threads_a_run_used(runs, tmp_path):
+    from benchbench.report.html import protocol_settings
+    frame, infos = load_runs([runs[0]])
+    used = {r["threads"] for r in frame["protocol"]}
+    assert len(used) == 1
+    assert protocol_settings(infos[0], frame)["threads"] == f"{used.pop()} (torch default)"
+
+
+def test_error_bars_have_room_below_the_frame():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from benchbench.report import figures
+    rows = [{"model": "m", "series": "m", "status": "ok", "height": h, "width": 2 * h,
+             "resolution": f"{h}x{2 * h}", "backend": "eager", "precision": "fp32",
+             "device_name": "cpu", "fps": 1000 / p50, "latency_ms_p50": p50,
+             "latency_ci95_ms": [p50 * 0.5, p50 * 1.01], "protocol_name": "robust",
+             "busy": False, "equivalence": None} for h, p50 in ((64, 1.0), (128, 4.0))]
+    fig, _ = figures.fps_vs_resolution(pd.DataFrame(rows))
+    top = fig.axes[0].get_ylim()[1]
+    assert top > 2000 * 1.03             # the highest bar (1000 / 0.5 ms) ends below the frame
+    plt.close(fig)

@@ -370,9 +370,10 @@ def _hover_points(ax, xs, ys, titles, **style) -> None:
     """One scatter per point, each with an SVG id that ``report.html`` turns into a <title>
     tooltip, so unlabelled points still say what they are."""
     hover = hover_titles(ax.figure)
+    start = len(hover)              # several panels of one figure: ids stay unique
     for i, (x, y, title) in enumerate(zip(xs, ys, titles)):
         art = ax.scatter([x], [y], **style)
-        art.set_gid(f"bbpt-{i}")
+        art.set_gid(f"bbpt-{start + i}")
         art.set_label("_nolegend_")
         hover[art.get_gid()] = title
 
@@ -513,8 +514,13 @@ def measured_fps_miou(frame):
                              layout="constrained")
     for ax, panel in zip(axes[0], panels):
         rows = have[have["panel"] == panel]
-        for model, group in rows.groupby("series"):
-            ax.scatter(group["fps"], group["miou"], s=30, label=model)
+        palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, (model, group) in enumerate(rows.groupby("series")):
+            color = palette[i % len(palette)]
+            titles = [f"{model} {r['resolution']}: {r['fps']:.1f} FPS, {r['miou']:.1f}% mIoU"
+                      for _, r in group.iterrows()]
+            _hover_points(ax, group["fps"], group["miou"], titles, s=30, color=color)
+            ax.scatter([], [], s=30, color=color, label=model)
         _mark_busy(ax, rows, rows["fps"], rows["miou"])
         front = pareto_front(list(zip(rows["fps"], rows["miou"])))
         ax.plot([p[0] for p in front], [p[1] for p in front], color="tab:green", linewidth=1,

@@ -265,8 +265,8 @@ def per_class_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _one_decimal(value):
-    """A percentage as the papers print it (73.1)."""
-    return round(float(value), 1) if isinstance(value, (int, float)) and value == value else value
+    """A percentage as the papers print it ("73.1")."""
+    return f"{value:.1f}" if isinstance(value, (int, float)) and value == value else value
 
 
 def precision_table(frame: pd.DataFrame) -> pd.DataFrame:
