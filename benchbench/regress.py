@@ -17,8 +17,9 @@ Reads records only (like the report). The statistics are chosen for noisy shared
   version of the same model, timed in the same rounds -- has the cells' own op mix: then every
   repeat is divided by the reference of its round, which cancels the drift.
 
-Verdicts: regressed (slower beyond the threshold and significant), improved, unchanged (within
-the threshold), inconclusive, new, missing, failed; the paired reference cell itself is
+Verdicts: regressed (slower beyond the threshold and significant), improved, unchanged (the
+whole 95% CI of the ratio within the threshold: earned, not a point estimate), inconclusive
+(with what would settle it), new, missing, failed; the paired reference cell itself is
 ``reference`` (not gated: its ratio is the machine's drift).
 """
 from __future__ import annotations
@@ -415,7 +416,7 @@ def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, machine,
         v.drift_corrected_ratio = raw_ratio * drift if higher_better else raw_ratio / drift
     how = f"{'slower' if slower(ratio) else 'faster'} by {abs(ratio - 1):.1%}"
     if not beyond:
-        v.note = f"within {threshold:.0%}"
+        _within(v, threshold, need)
     elif p is None:
         v.verdict = "inconclusive"
         v.note = (f"{how}, but {min(len(b), len(c))} value(s) per side cannot reach p < "
@@ -436,6 +437,39 @@ def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, machine,
     if cur.get("busy"):
         v.note += "; measured on a busy machine"
     return v
+
+
+def _within(v: CellVerdict, threshold: float, need: int) -> None:
+    """A median inside the threshold is ``unchanged`` only when its whole 95% CI is too: a
+    point estimate of +1% with a CI of +-30% says nothing, and is ``inconclusive``."""
+    band = (1 / (1 + threshold), 1 + threshold)
+    n = min(v.n)
+    if v.ci95 is None:
+        v.verdict = "inconclusive"
+        v.note = (f"within {threshold:.0%} at the median ({v.ratio:.3f}), but {n} value(s) per "
+                  f"side give no confidence interval: run with timing.repeats >= {need}")
+        return
+    lo, hi = v.ci95
+    if band[0] <= lo and hi <= band[1]:
+        v.note = f"within {threshold:.0%}: 95% CI [{lo:.3f}, {hi:.3f}]"
+        return
+    v.verdict = "inconclusive"
+    v.note = (f"within {threshold:.0%} at the median ({v.ratio:.3f}), but the 95% CI "
+              f"[{lo:.3f}, {hi:.3f}] reaches beyond it; {_settle(v, band)}")
+
+
+def _settle(v: CellVerdict, band: tuple[float, float]) -> str:
+    """What would narrow the CI into the band: the CI's half-width shrinks about as
+    1/sqrt(values), so about n x (half-width / room)^2 values per side."""
+    centre = math.log(v.ratio)
+    half = max(centre - math.log(v.ci95[0]), math.log(v.ci95[1]) - centre)
+    room = min(centre - math.log(band[0]), math.log(band[1]) - centre)
+    what = "repeats" if v.unit.startswith("repeats") else "values"
+    if room <= 0 or half <= 0:
+        return f"more {what} or a quieter machine would settle it"
+    needed = math.ceil(min(v.n) * (half / room) ** 2)
+    return (f"about {needed} {what} per side (now {min(v.n)}) or a quieter machine would "
+            f"settle it")
 
 
 def check(current_run: str | Path, baseline_source: str | Path | None = None,

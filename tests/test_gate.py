@@ -3,6 +3,7 @@ workload, `bench baseline save` / `bench check` / `bench compare`, and their out
 import itertools
 import json
 import random
+import re
 import subprocess
 import sys
 import uuid
@@ -153,7 +154,9 @@ def test_regressed_unchanged_improved_new_missing_failed():
     cur = run_of({"same": [v * 1.01 for v in A], "slow": [v * 1.2 for v in A],
                   "fast": [v * 0.8 for v in A], "added": A, "broke": "failed"})
     v = verdicts(compare(base, cur))
-    assert v["same"].verdict == "unchanged" and v["same"].note == "within 5%"
+    same = v["same"]
+    assert same.verdict == "unchanged" and same.note.startswith("within 5%: 95% CI [")
+    assert 1 / 1.05 <= same.ci95[0] and same.ci95[1] <= 1.05
     slow = v["slow"]
     assert slow.verdict == "regressed" and slow.ratio == pytest.approx(1.2)
     assert slow.p_value == pytest.approx(mannwhitneyu([x * 1.2 for x in A], A).pvalue)
@@ -161,6 +164,42 @@ def test_regressed_unchanged_improved_new_missing_failed():
     assert v["fast"].verdict == "improved"
     assert v["added"].verdict == "new" and v["gone"].verdict == "missing"
     assert v["broke"].verdict == "failed"
+
+
+def test_unchanged_is_earned_by_the_whole_ci_not_the_median():
+    """The plain gate's case from issue 23: a median inside 5% with a CI of +-30% is
+    inconclusive, and says about how many repeats would settle it."""
+    noisy_b = [10.0, 13.0, 7.0, 12.0, 8.0, 14.0, 6.5]
+    noisy_c = [10.3, 7.2, 13.5, 8.1, 12.2, 6.8, 14.1]
+    v = verdicts(compare(run_of({"c": noisy_b}), run_of({"c": noisy_c})))["c"]
+    assert abs(v.ratio - 1) < 0.05 and (v.ci95[0] < 1 / 1.05 or v.ci95[1] > 1.05)
+    assert v.verdict == "inconclusive"
+    assert re.search(r"within 5% at the median \(\d\.\d{3}\), but the 95% CI \[[0-9.]+, "
+                     r"[0-9.]+\] reaches beyond it; about \d+ repeats per side \(now 7\)",
+                     v.note), v.note
+    # at the boundary: the same median, its CI just inside or just outside the band
+    steady = [10.0 + 0.01 * i for i in range(7)]
+    for spread, expected in ((0.045, "unchanged"), (0.055, "inconclusive")):
+        cur = [x * (1 + spread * (1 if i % 2 else -1)) for i, x in enumerate(steady)]
+        v = verdicts(compare(run_of({"c": steady}), run_of({"c": cur})))["c"]
+        inside = 1 / 1.05 <= v.ci95[0] and v.ci95[1] <= 1.05
+        assert v.verdict == ("unchanged" if inside else "inconclusive")
+        assert v.verdict == expected, (spread, v.ci95)
+    # one value per side: no CI, nothing earned
+    base, cur = run_of({"c": [10.0]}), run_of({"c": [10.1]})
+    base["cells"]["c"]["latency_ms_p50"], cur["cells"]["c"]["latency_ms_p50"] = 10.0, 10.1
+    one = verdicts(compare(base, cur))["c"]
+    assert one.verdict == "inconclusive" and "give no confidence interval" in one.note
+
+
+def test_no_verdict_is_unchanged_with_a_ci_beyond_the_threshold():
+    rng = random.Random(7)
+    for _ in range(200):
+        base = [10 * rng.uniform(0.7, 1.3) for _ in range(rng.choice((5, 7, 9)))]
+        cur = [10 * rng.uniform(0.7, 1.3) * rng.uniform(0.97, 1.03) for _ in base]
+        v = verdicts(compare(run_of({"c": base}), run_of({"c": cur})))["c"]
+        if v.verdict == "unchanged":
+            assert 1 / 1.05 <= v.ci95[0] and v.ci95[1] <= 1.05
 
 
 def test_too_few_repeats_or_too_much_noise_is_inconclusive():
