@@ -11,7 +11,7 @@ import pandas as pd
 from .records import TABLE_FIRST as FIRST
 from .store import current_records, load_run_info, read_records
 
-DROPPED = ("latency_samples_ms", "traceback", "macs_by_op", "confusion")
+DROPPED = ("latency_samples_ms", "traceback", "macs_by_op", "aten_ops", "confusion")
 
 
 def records_table(run_dirs) -> pd.DataFrame:

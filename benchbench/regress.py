@@ -49,6 +49,11 @@ METRICS = {   # metric -> (per-repeat key, higher is better)
 AUTO = "auto"   # latency_rel_p50 where both runs have it for every compared cell, else p50
 MAX_SAMPLES = 2000                  # per cell in a baseline file, when a run has one repeat
 ENV_KEYS = ("device_name", "gpu_driver", "torch", "cuda", "cudnn", "tensorrt")
+# the work gate: counts that do not depend on the machine (the static analysis, on the meta
+# device); MACs and CIO beyond the threshold are a verdict of their own, any change is listed
+WORK_KEYS = ("params", "macs", "cio", "peak_activation_mb", "aten_ops")
+WORK_VOLUME = ("macs", "cio")
+WORK_GATES = ("off", "warn", "fail")
 
 
 # --- baselines: a small JSON per (device, suite) ----------------------------------------------
@@ -89,6 +94,7 @@ def baseline_from_run(run_dir: str | Path) -> dict:
                                                      "fps", "centre_ms", "reference_ms",
                                                      "latency_rel_p50")}
                            for rep in r.get("repeats") or []]
+        cell["work"] = {k: r.get(k) for k in WORK_KEYS if r.get(k) is not None} or None
         cell["samples_ms"] = _thin(r.get("latency_samples_ms") or [])
         cell["rel_samples"] = _thin(r.get("latency_rel_samples") or [])
         cells[r["cell_id"]] = cell
@@ -234,6 +240,8 @@ class CellVerdict:
     note: str = ""
     busy: bool | None = None
     drift_corrected_ratio: float | None = None   # raw ratio / the reference's own ratio
+    work: str | None = None              # same / changed / more work / less work (None: uncounted)
+    work_changes: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -249,10 +257,19 @@ class CheckResult:
     machine: dict = field(default_factory=dict)      # reference drift
     baseline_source: str = ""
     current_run: str = ""
+    work_gate: str = "fail"
 
     @property
     def regressions(self) -> list:
-        return [v for v in self.verdicts if v.verdict in ("regressed", "failed")]
+        return [v for v in self.verdicts if v.verdict in ("regressed", "failed")
+                or (self.work_gate == "fail" and v.work == "more work")]
+
+    def work_counts(self) -> dict:
+        out = {}
+        for v in self.verdicts:
+            if v.work not in (None, "same"):
+                out[v.work] = out.get(v.work, 0) + 1
+        return out
 
     def counts(self) -> dict:
         out = {}
@@ -264,7 +281,9 @@ class CheckResult:
         return {"metric": self.metric, "threshold": self.threshold, "alpha": self.alpha,
                 "baseline": self.baseline_source, "current": self.current_run,
                 "env_differences": self.env_differences, "machine": self.machine,
-                "counts": self.counts(), "regressions": [v.cell_id for v in self.regressions],
+                "counts": self.counts(), "work_gate": self.work_gate,
+                "work_counts": self.work_counts(),
+                "regressions": [v.cell_id for v in self.regressions],
                 "cells": [v.as_dict() for v in self.verdicts]}
 
 
@@ -314,7 +333,7 @@ def _reference_drift(base: dict, cur: dict, threshold: float) -> dict:
 
 
 def compare(baseline: dict, current: dict, metric: str = "latency_ms_p50",
-            threshold: float = 0.05, alpha: float = 0.01) -> CheckResult:
+            threshold: float = 0.05, alpha: float = 0.01, work_gate: str = "fail") -> CheckResult:
     if metric == AUTO:
         metric = resolve_auto_metric(baseline, current)
     if metric not in METRICS:
@@ -339,9 +358,43 @@ def compare(baseline: dict, current: dict, metric: str = "latency_ms_p50",
         if cell_id == reference:
             verdicts.append(_reference_row(cell_id, bcells.get(cell_id), ccells.get(cell_id)))
             continue
-        verdicts.append(_verdict(cell_id, bcells.get(cell_id), ccells.get(cell_id), key,
-                                 higher_better, threshold, alpha, machine, per_round))
-    return CheckResult(verdicts, metric, threshold, alpha, machine=machine)
+        v = _verdict(cell_id, bcells.get(cell_id), ccells.get(cell_id), key, higher_better,
+                     threshold, alpha, machine, per_round)
+        if work_gate != "off":
+            _work_verdict(v, bcells.get(cell_id), ccells.get(cell_id), threshold)
+        verdicts.append(v)
+    return CheckResult(verdicts, metric, threshold, alpha, machine=machine, work_gate=work_gate)
+
+
+def _work_verdict(v: CellVerdict, base: dict | None, cur: dict | None, threshold: float) -> None:
+    """Compare the two runs' machine-independent counts exactly: MACs or CIO beyond the
+    threshold is ``more work`` / ``less work``; any other difference is ``changed``, listed."""
+    a, b = (base or {}).get("work"), (cur or {}).get("work")
+    if not a or not b:
+        return
+    for key in WORK_KEYS:
+        if key == "aten_ops":
+            v.work_changes += _op_changes(a.get(key) or {}, b.get(key) or {})
+        elif a.get(key) != b.get(key) and a.get(key) is not None and b.get(key) is not None:
+            v.work_changes.append(f"{key} {_count(a[key])} -> {_count(b[key])} "
+                                  f"({b[key] / a[key] - 1:+.1%})" if a[key] else
+                                  f"{key} {_count(a[key])} -> {_count(b[key])}")
+    beyond = [k for k in WORK_VOLUME if a.get(k) and b.get(k)
+              and abs(math.log(b[k] / a[k])) > math.log(1 + threshold)]
+    if beyond:
+        v.work = "more work" if b[beyond[0]] > a[beyond[0]] else "less work"
+    else:
+        v.work = "changed" if v.work_changes else "same"
+
+
+def _op_changes(a: dict, b: dict) -> list[str]:
+    """``aten::add x6 -> x7`` for each op whose number of calls per forward changed."""
+    return [f"aten::{op} x{a.get(op, 0)} -> x{b.get(op, 0)}"
+            for op in sorted(set(a) | set(b)) if a.get(op, 0) != b.get(op, 0)]
+
+
+def _count(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:.3f}"
 
 
 def paired_reference_cell(baseline: dict, current: dict) -> str | None:
@@ -474,7 +527,8 @@ def _settle(v: CellVerdict, band: tuple[float, float]) -> str:
 
 def check(current_run: str | Path, baseline_source: str | Path | None = None,
           metric: str = AUTO, threshold: float = 0.05, alpha: float = 0.01,
-          allow_env_change: bool = False, root="results/baselines") -> CheckResult:
+          allow_env_change: bool = False, root="results/baselines",
+          work_gate: str = "fail") -> CheckResult:
     current = baseline_from_run(current_run)
     if baseline_source is None:
         baseline_source = default_baseline_path(current, root)
@@ -487,7 +541,7 @@ def check(current_run: str | Path, baseline_source: str | Path | None = None,
         diffs += _cell_differences(cell_id, baseline["cells"][cell_id], current["cells"][cell_id])
     if diffs and not allow_env_change:
         raise IncompatibleRuns(diffs)
-    result = compare(baseline, current, metric, threshold, alpha)
+    result = compare(baseline, current, metric, threshold, alpha, work_gate)
     result.env_differences = diffs
     result.baseline_source = str(baseline_source)
     result.current_run = str(current_run)

@@ -464,3 +464,62 @@ def test_a_cuda_cell_right_after_our_own_kernels_is_not_busy():
     if state["gpu_util_pct_before"] is None:
         pytest.skip("NVML reports no utilisation on this GPU")
     assert not any("GPU" in r for r in state["busy_reasons"]), state
+
+
+# --- the work gate: counts no noisy runner can flip ----------------------------------------------
+
+def test_the_work_gate_fails_more_work_exactly_and_names_the_change(tmp_path):
+    """The plain gate (repeats, no reference) from the command line: a model with one more
+    3x3 conv (about 16% more MACs) fails on its work, whatever the timing says; the same model
+    twice has the same work in every count."""
+    name = f"work_net_{uuid.uuid4().hex[:8]}"
+
+    def run(blocks, where):
+        work = tmp_path / where
+        work.mkdir()
+        plugin_file(work, blocks=blocks, name=name)
+        (work / "gate.yaml").write_text(suite_text(name, timing="repeats: 5, seed: 1"))
+        proc = bench("run", "gate.yaml", "--out", "res", "--json", "--no-progress", cwd=work)
+        assert proc.returncode == 0, proc.stderr
+        return work / json.loads(proc.stdout)["run_dir"]
+
+    a, same, more = run(6, "a"), run(6, "a2"), run(7, "b")
+    cell = f"{name}@32x64/b1/eager-fp32/cpu"
+    aa = json.loads(bench("check", same, "--baseline", a, "--json", cwd=tmp_path).stdout)
+    assert aa["work_counts"] == {} and aa["cells"][0]["work"] == "same"
+    assert cell not in aa["regressions"] or aa["cells"][0]["verdict"] == "regressed"
+    plain = bench("check", more, "--baseline", a, cwd=tmp_path)
+    assert plain.returncode == 1, plain.stdout + plain.stderr
+    row = next(line for line in plain.stdout.splitlines() if line.startswith(cell))
+    assert "MORE WORK: params " in row
+    macs = re.search(r"macs ([\d,]+) -> ([\d,]+) \(\+([\d.]+)%\)", row)
+    assert macs, row
+    before, after = (int(x.replace(",", "")) for x in macs.groups()[:2])
+    assert after - before == 16 * 16 * 9 * 32 * 64          # one 16->16 3x3 conv at 32x64
+    assert float(macs.group(3)) == pytest.approx(100 * (after / before - 1), abs=0.05)
+    assert "aten::_convolution x8 -> x9" in row and "aten::relu x6 -> x7" in row
+    assert plain.stdout.splitlines()[-1].endswith("; work: 1 more work (fails the gate)")
+    result = json.loads(bench("check", more, "--baseline", a, "--json", cwd=tmp_path).stdout)
+    assert result["regressions"] == [cell] and result["cells"][0]["work"] == "more work"
+    warn = json.loads(bench("check", more, "--baseline", a, "--json", "--work-gate", "warn",
+                            cwd=tmp_path).stdout)
+    assert warn["work_counts"] == {"more work": 1}
+    assert (cell in warn["regressions"]) == (warn["cells"][0]["verdict"] == "regressed")
+
+
+def test_a_small_structural_change_is_listed_without_a_work_verdict():
+    base = run_of({"c": A})
+    cur = run_of({"c": A})
+    base["cells"]["c"]["work"] = {"params": 1000, "macs": 10_000, "cio": 500,
+                                  "aten_ops": {"add": 2, "_convolution": 3}}
+    cur["cells"]["c"]["work"] = {"params": 1010, "macs": 10_100, "cio": 500,
+                                 "aten_ops": {"add": 3, "_convolution": 3}}
+    result = compare(base, cur)
+    v = verdicts(result)["c"]
+    assert v.work == "changed" and result.regressions == []
+    assert v.work_changes == ["params 1,000 -> 1,010 (+1.0%)", "macs 10,000 -> 10,100 (+1.0%)",
+                              "aten::add x2 -> x3"]
+    assert gate.console(result).splitlines()[1].endswith(
+        "; work changed: params 1,000 -> 1,010 (+1.0%), macs 10,000 -> 10,100 (+1.0%), "
+        "aten::add x2 -> x3")
+    assert compare(base, cur, work_gate="off").verdicts[0].work is None

@@ -43,6 +43,7 @@ class AnalysisRecord:
     output_shape: tuple[int, ...]
     macs_by_op: dict = field(default_factory=dict)
     unsupported_ops: dict = field(default_factory=dict)
+    aten_ops: dict = field(default_factory=dict)     # op name -> calls in one forward
     conventions: dict = field(default_factory=lambda: dict(CONVENTIONS))
     counted_on: str = "meta"
 
@@ -205,6 +206,6 @@ def _analyze_module(model: nn.Module, name: str, size, batch: int, device: str =
         moc=counts["conv_macs"] / counts["cio"] if counts["cio"] else float("nan"),
         peak_activation_mb=counts["peak_activation_bytes"] / 2**20,
         output_shape=counts["output_shape"], macs_by_op=counts["macs_by_op"],
-        unsupported_ops=counts["unsupported_ops"],
+        unsupported_ops=counts["unsupported_ops"], aten_ops=counts["aten_ops"],
         counted_on=device if device == "meta" else
         f"{device} (the forward reads tensor values, which the meta device does not have)")

@@ -338,12 +338,14 @@ class _FvcoreAndMemoryMode(_CountingMode):
         super().__init__()
         self.by_op: Counter = Counter()
         self.unsupported: Counter = Counter()
+        self.ops: Counter = Counter()       # every aten op the forward ran, by name
         self.live = input_bytes
         self.peak = input_bytes
         self.alive: dict = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name, jit_name, handle, unsupported = _op_info(func)
+        self.ops[jit_name] += 1
         out = _shape_only(name, args, kwargs)
         if out is None:
             out = func(*args, **(kwargs or {}))
@@ -510,6 +512,7 @@ def count_on_meta(model: nn.Module, input_shape: tuple[int, ...], device: str = 
         "macs": sum(mode.by_op.values()),
         "macs_by_op": dict(mode.by_op),
         "unsupported_ops": dict(mode.unsupported),
+        "aten_ops": dict(sorted(mode.ops.items())),
         "macs_paper": hooks.paper,
         "macs_jetseg_formula": hooks.jetseg,
         "conv_macs": hooks.conv_macs,

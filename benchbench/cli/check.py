@@ -29,12 +29,17 @@ def add_verdict_options(parser) -> None:
                         help="auto (default): latency_rel_p50 where both runs were timed with "
                              "timing.reference_interleave, else latency_ms_p50")
     parser.add_argument("--alpha", type=float, default=0.01, help="significance level (0.01)")
+    parser.add_argument("--work-gate", default="fail", choices=["off", "warn", "fail"],
+                        help="params, MACs, CIO, peak activations and the aten ops of a forward "
+                             "(counted on the meta device, exact): MACs or CIO beyond the "
+                             "threshold is 'more work', which fails the gate (default), only "
+                             "warns, or is not compared")
 
 
-def verdict_options(args) -> tuple[str, float, float]:
+def verdict_options(args) -> tuple[str, float, float, str]:
     if not 0 < args.alpha < 1:
         raise UsageError(f"--alpha {args.alpha}: must be between 0 and 1")
-    return args.metric, parse_threshold(args.threshold), args.alpha
+    return args.metric, parse_threshold(args.threshold), args.alpha, args.work_gate
 
 
 def add_parser(sub) -> None:
@@ -56,11 +61,12 @@ def run(args) -> int:
     from .report import unique_runs
 
     unique_runs([args.run])
-    metric, threshold, alpha = verdict_options(args)
+    metric, threshold, alpha, work_gate = verdict_options(args)
     outputs = [(writable_file(path, flag), fn) for path, flag, fn in
                ((args.markdown, "--markdown", gate.markdown), (args.junit, "--junit", gate.junit))
                if path]
-    result = check(args.run, args.baseline, metric, threshold, alpha, args.allow_env_change)
+    result = check(args.run, args.baseline, metric, threshold, alpha, args.allow_env_change,
+                   work_gate=work_gate)
     for path, fn in outputs:
         write_atomic(path, fn(result))
     if args.json:

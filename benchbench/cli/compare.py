@@ -21,10 +21,11 @@ def run(args) -> int:
     from .report import unique_runs
 
     unique_runs([args.run_a, args.run_b])
-    metric, threshold, alpha = verdict_options(args)
+    metric, threshold, alpha, work_gate = verdict_options(args)
     default = f"reports/compare-{Path(args.run_a).name}-vs-{Path(args.run_b).name}.html"
     output = writable_file(args.output or default, "-o")
-    path = render_comparison(args.run_a, args.run_b, output, metric, threshold, alpha)
+    path = render_comparison(args.run_a, args.run_b, output, metric, threshold, alpha,
+                             work_gate)
     if args.json:
         emit({"report": str(path)})
     else:

@@ -77,6 +77,7 @@ def _stage_analyse(ctx: CellContext) -> dict:
                 macs_paper=static.macs_paper, conv_macs=static.conv_macs, cio=static.cio,
                 moc=static.moc, peak_activation_mb=static.peak_activation_mb,
                 macs_by_op=static.macs_by_op, unsupported_ops=static.unsupported_ops,
+                aten_ops=static.aten_ops,
                 conventions=CONVENTIONS, analysis_counted_on=static.counted_on)
 
 

@@ -64,12 +64,14 @@ def _distribution_figure(run_a, run_b):
     return fig
 
 
-def render_comparison(run_a, run_b, output, metric=AUTO, threshold=0.05, alpha=0.01) -> Path:
+def render_comparison(run_a, run_b, output, metric=AUTO, threshold=0.05, alpha=0.01,
+                      work_gate="fail") -> Path:
     """``bench check RUN_B --baseline RUN_A`` as a page: the same call, so the same ratios,
     CIs and verdicts; the environment differences check would refuse are listed instead."""
     output = Path(output)
     base, cur = baseline_from_run(run_a), baseline_from_run(run_b)
-    result = check(run_b, run_a, metric, threshold, alpha, allow_env_change=True)
+    result = check(run_b, run_a, metric, threshold, alpha, allow_env_change=True,
+                   work_gate=work_gate)
     fig_dir = output.parent / f"{output.stem}_figures"
     figs = []
     for key, title, fig in (("ratios", "Per-cell ratio B / A with 95% CI", _ratio_figure(result)),
@@ -79,9 +81,10 @@ def render_comparison(run_a, run_b, output, metric=AUTO, threshold=0.05, alpha=0
             figs.append({"title": title, **_save(fig, fig_dir / key)})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
-    from .gate import headline
+    from .gate import headline, work_text
     html = env.get_template("compare.html.j2").render(
-        a=base, b=cur, result=result, headline=headline(result), figures=figs)
+        a=base, b=cur, result=result, headline=headline(result), figures=figs,
+        work_text=work_text)
     output.parent.mkdir(parents=True, exist_ok=True)
     from ..fileio import write_atomic
     write_atomic(output, html)

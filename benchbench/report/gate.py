@@ -25,7 +25,29 @@ def headline(result) -> str:
     units = sorted({v.unit for v in result.verdicts if v.unit})
     basis = f" over {' / '.join(units)}" if units else ""
     return (f"{verdict}: {counts} ({result.metric}{basis}, threshold {result.threshold:.0%}, "
-            f"alpha {result.alpha}{machine_text(result.machine)})")
+            f"alpha {result.alpha}{machine_text(result.machine)}){work_headline(result)}")
+
+
+def work_headline(result) -> str:
+    """The work gate's part of the headline: what changed in the machine-independent counts."""
+    if result.work_gate == "off":
+        return "; work gate off"
+    counts = result.work_counts()
+    if not counts:
+        counted = any(v.work for v in result.verdicts)
+        return "; work: the same in every cell" if counted else ""
+    said = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    fails = " (fails the gate)" if result.work_gate == "fail" and "more work" in counts else ""
+    return f"; work: {said}{fails}"
+
+
+def work_text(v) -> str:
+    """``; MORE WORK: macs 1,000 -> 1,150 (+15.0%), aten::add x6 -> x7`` (or nothing)."""
+    if v.work in (None, "same"):
+        return ""
+    label = v.work.upper() if v.work != "changed" else "work changed"
+    shown = ", ".join(v.work_changes[:6]) + (" ..." if len(v.work_changes) > 6 else "")
+    return f"; {label}: {shown}"
 
 
 def machine_text(machine: dict) -> str:
@@ -47,7 +69,7 @@ def console(result) -> str:
     for v in result.verdicts:
         lines.append(f"{v.cell_id[:58]:58s} {_num(v.baseline):>10s} {_num(v.current):>10s} "
                      f"{_num(v.ratio):>7s} {_ci(v):>17s} {_num(v.p_value, '.2g'):>8s}  "
-                     f"{v.verdict}{': ' + v.note if v.note else ''}")
+                     f"{v.verdict}{': ' + v.note if v.note else ''}{work_text(v)}")
     if result.env_differences:
         lines.append("environment differences (allowed): " + "; ".join(result.env_differences))
     lines.append(headline(result))
@@ -62,16 +84,22 @@ def markdown(result) -> str:
     for v in result.verdicts:
         out.append(f"| `{v.cell_id}` | {_num(v.baseline)} | {_num(v.current)} | "
                    f"{_num(v.ratio)} | {_ci(v)} | {_num(v.p_value, '.2g')} | "
-                   f"{MARK.get(v.verdict, v.verdict)} | {v.note.replace('|', '/')} |")
+                   f"{MARK.get(v.verdict, v.verdict)} | "
+                   f"{(v.note + work_text(v)).replace('|', '/')} |")
     if result.env_differences:
         out += ["", "Environment differences (allowed with --allow-env-change): " +
                 "; ".join(result.env_differences)]
     return "\n".join(out) + "\n"
 
 
+def _more_work_fails(result, v) -> bool:
+    return result.work_gate == "fail" and v.work == "more work"
+
+
 def junit(result) -> str:
     suite = ET.Element("testsuite", name="benchbench check", tests=str(len(result.verdicts)),
-                       failures=str(sum(v.verdict == "regressed" for v in result.verdicts)),
+                       failures=str(sum(v.verdict == "regressed" or _more_work_fails(result, v)
+                                        for v in result.verdicts)),
                        errors=str(sum(v.verdict == "failed" for v in result.verdicts)),
                        skipped=str(sum(v.verdict in ("new", "missing", "inconclusive")
                                        for v in result.verdicts)))
@@ -80,9 +108,11 @@ def junit(result) -> str:
                              name=v.cell_id)
         detail = (f"ratio {_num(v.ratio)} {_ci(v)}, p {_num(v.p_value, '.2g')}, baseline "
                   f"{_num(v.baseline)}, current {_num(v.current)}: {v.note}")
-        if v.verdict == "regressed":
-            ET.SubElement(case, "failure", message=f"regressed: {v.note}", type="regression"
-                          ).text = detail
+        detail += work_text(v)
+        if v.verdict == "regressed" or _more_work_fails(result, v):
+            what = f"regressed: {v.note}" if v.verdict == "regressed" else "more work"
+            ET.SubElement(case, "failure", message=f"{what}{work_text(v)}"[:500],
+                          type="regression").text = detail
         elif v.verdict == "failed":
             ET.SubElement(case, "error", message=f"cell failed: {v.note}"[:500],
                           type="failed").text = v.note
