@@ -78,6 +78,15 @@ def _env_of(info: dict, records: list[dict]) -> dict:
             **{k: versions.get(k) for k in ("torch", "cuda", "cudnn", "tensorrt")}}
 
 
+def _work_of(record: dict) -> dict | None:
+    """A record's machine-independent counts, and its exported graph's ONNX op counts."""
+    work = {k: record.get(k) for k in WORK_KEYS if record.get(k) is not None}
+    onnx_ops = (record.get("backend_info") or {}).get("onnx_ops")
+    if onnx_ops:
+        work["onnx_ops"] = onnx_ops
+    return work or None
+
+
 def baseline_from_run(run_dir: str | Path) -> dict:
     info = load_run_info(run_dir)
     if "run_id" not in info or "suite" not in info:
@@ -94,7 +103,7 @@ def baseline_from_run(run_dir: str | Path) -> dict:
                                                      "fps", "centre_ms", "reference_ms",
                                                      "latency_rel_p50")}
                            for rep in r.get("repeats") or []]
-        cell["work"] = {k: r.get(k) for k in WORK_KEYS if r.get(k) is not None} or None
+        cell["work"] = _work_of(r)
         cell["samples_ms"] = _thin(r.get("latency_samples_ms") or [])
         cell["rel_samples"] = _thin(r.get("latency_rel_samples") or [])
         cells[r["cell_id"]] = cell
@@ -372,9 +381,10 @@ def _work_verdict(v: CellVerdict, base: dict | None, cur: dict | None, threshold
     a, b = (base or {}).get("work"), (cur or {}).get("work")
     if not a or not b:
         return
-    for key in WORK_KEYS:
-        if key == "aten_ops":
-            v.work_changes += _op_changes(a.get(key) or {}, b.get(key) or {})
+    for key in WORK_KEYS + ("onnx_ops",):
+        if key.endswith("_ops"):
+            if a.get(key) is not None and b.get(key) is not None:
+                v.work_changes += _op_changes(a[key], b[key], key.split("_")[0])
         elif a.get(key) != b.get(key) and a.get(key) is not None and b.get(key) is not None:
             v.work_changes.append(f"{key} {_count(a[key])} -> {_count(b[key])} "
                                   f"({b[key] / a[key] - 1:+.1%})" if a[key] else
@@ -387,9 +397,10 @@ def _work_verdict(v: CellVerdict, base: dict | None, cur: dict | None, threshold
         v.work = "changed" if v.work_changes else "same"
 
 
-def _op_changes(a: dict, b: dict) -> list[str]:
-    """``aten::add x6 -> x7`` for each op whose number of calls per forward changed."""
-    return [f"aten::{op} x{a.get(op, 0)} -> x{b.get(op, 0)}"
+def _op_changes(a: dict, b: dict, domain: str = "aten") -> list[str]:
+    """``aten::add x6 -> x7`` for each op whose number of calls per forward (or of nodes in
+    the exported ONNX graph, ``onnx::Conv``) changed."""
+    return [f"{domain}::{op} x{a.get(op, 0)} -> x{b.get(op, 0)}"
             for op in sorted(set(a) | set(b)) if a.get(op, 0) != b.get(op, 0)]
 
 

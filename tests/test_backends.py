@@ -55,6 +55,8 @@ def test_onnxruntime_records_how_it_ran(four_backends):
     assert info["onnx_exporter"] == "dynamo" and info["onnx_opset"] == 18
     assert info["graph_optimization_level"] == "ORT_ENABLE_ALL" and info["io_binding"] is True
     assert info["intra_op_threads"] == 2
+    # the exported graph's nodes, for the work gate: TinySeg's two convolutions and its ReLU
+    assert info["onnx_ops"]["Conv"] == 2 and info["onnx_ops"]["Relu"] == 1
 
 
 def test_compile_time_is_recorded_apart_from_timing(four_backends):

@@ -523,3 +523,7 @@ def test_a_small_structural_change_is_listed_without_a_work_verdict():
         "; work changed: params 1,000 -> 1,010 (+1.0%), macs 10,000 -> 10,100 (+1.0%), "
         "aten::add x2 -> x3")
     assert compare(base, cur, work_gate="off").verdicts[0].work is None
+    # an exported backend's graph: its ONNX node counts are compared the same way
+    base["cells"]["c"]["work"]["onnx_ops"] = {"Conv": 3, "Relu": 2}
+    cur["cells"]["c"]["work"]["onnx_ops"] = {"Conv": 3, "Relu": 2, "Identity": 4}
+    assert verdicts(compare(base, cur))["c"].work_changes[-1] == "onnx::Identity x0 -> x4"

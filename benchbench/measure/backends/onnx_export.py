@@ -13,6 +13,7 @@ import re
 import threading
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
@@ -41,7 +42,20 @@ class OnnxGraph:
                "onnx_export_s": round(self.export_s, 3), "onnx_bytes": len(self.data)}
         if self.fallback_reason:
             out["onnx_export_fallback_reason"] = self.fallback_reason
+        ops = self.op_counts()
+        if ops is not None:
+            out["onnx_ops"] = ops
         return out
+
+    def op_counts(self) -> dict | None:
+        """How many nodes of each op type the exported graph has (the work gate compares it);
+        None where the ``onnx`` package is not installed to read the graph."""
+        try:
+            import onnx
+        except ImportError:
+            return None
+        graph = onnx.load_from_string(self.data).graph
+        return dict(sorted(Counter(node.op_type for node in graph.node).items()))
 
 
 def export_onnx(model: nn.Module, example: torch.Tensor, exporter: str = "auto",
