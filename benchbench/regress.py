@@ -99,9 +99,9 @@ def baseline_from_run(run_dir: str | Path) -> dict:
                                       "latency_rel_p50", "repeat_cov", "busy")}
         cell["protocol"] = (r.get("protocol") or {}).get("name")
         cell["threads"] = (r.get("protocol") or {}).get("threads")
-        cell["repeats"] = [{k: rep.get(k) for k in ("round", "latency_ms_p50", "latency_ms_mean",
-                                                     "fps", "centre_ms", "reference_ms",
-                                                     "latency_rel_p50")}
+        cell["repeats"] = [{k: rep.get(k) for k in ("round", "process", "latency_ms_p50",
+                                                     "latency_ms_mean", "fps", "centre_ms",
+                                                     "reference_ms", "latency_rel_p50")}
                            for rep in r.get("repeats") or []]
         cell["work"] = _work_of(r)
         cell["samples_ms"] = _thin(r.get("latency_samples_ms") or [])
@@ -230,6 +230,45 @@ def bootstrap_ratio_ci(cur: list[float], base: list[float], n_boot: int = 2000,
         ratios.append(statistics.median(c) / statistics.median(b))
     ratios.sort()
     return ratios[int(0.025 * n_boot)], ratios[min(n_boot - 1, int(0.975 * n_boot))]
+
+
+MIN_PROCESSES = 3     # per side, for a hierarchical bootstrap's p-value to mean anything
+
+
+def process_groups(cell: dict, key: str, values: list[float], unit: str) -> list[list] | None:
+    """``values`` (one per repeat) grouped by the process that timed them, when the run had
+    ``timing.processes`` >= 2; None otherwise."""
+    reps = [r for r in cell.get("repeats") or [] if r.get(key) is not None]
+    if not unit.startswith("repeats") or len(reps) != len(values):
+        return None
+    procs = [r.get("process") for r in reps]
+    if None in procs or len(set(procs)) < 2:
+        return None
+    groups: dict = {}
+    for proc, value in zip(procs, values):
+        groups.setdefault(proc, []).append(value)
+    return list(groups.values())
+
+
+def hierarchical_bootstrap(cur: list[list], base: list[list], n_boot: int = 2000,
+                           seed: int = 0) -> tuple[tuple[float, float], float]:
+    """Kalibera & Jones (2013): resample processes with replacement, then the rounds within
+    each chosen process; the statistic is median(cur) / median(base) of the pooled resample.
+    Returns the 95% percentile CI and a two-sided bootstrap p-value for ratio == 1."""
+    rng = random.Random(seed)
+
+    def resample(groups):
+        pooled = []
+        for _ in groups:
+            g = groups[rng.randrange(len(groups))]
+            pooled += [g[rng.randrange(len(g))] for _ in g]
+        return statistics.median(pooled)
+
+    ratios = sorted(resample(cur) / resample(base) for _ in range(n_boot))
+    below = sum(r <= 1 for r in ratios)
+    above = sum(r >= 1 for r in ratios)
+    p = min(1.0, 2 * (min(below, above) + 1) / (n_boot + 1))
+    return (ratios[int(0.025 * n_boot)], ratios[min(n_boot - 1, int(0.975 * n_boot))]), p
 
 
 # --- the comparison ------------------------------------------------------------------------------
@@ -469,9 +508,20 @@ def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, machine,
     slower = (lambda r: r < 1) if higher_better else (lambda r: r > 1)
     ratio = statistics.median(c) / statistics.median(b)
     raw_ratio = statistics.median(raw_c) / statistics.median(raw_b)
-    ci = bootstrap_ratio_ci(c, b) if len(b) > 1 and len(c) > 1 else None
-    need = min_group_size(alpha)
-    p = mann_whitney_p(c, b) if min(len(b), len(c)) >= need else None
+    groups_b, groups_c = process_groups(base, key, b, unit), process_groups(cur, key, c, unit_c)
+    if groups_b and groups_c:        # timing.processes: processes first, then rounds
+        ci, p = hierarchical_bootstrap(groups_c, groups_b)
+        fewest = min(len(groups_b), len(groups_c))
+        unit = (f"repeats in {len(groups_b)} | {len(groups_c)} processes (hierarchical "
+                f"bootstrap: processes, then rounds)")
+        need = f"timing.processes >= {MIN_PROCESSES}"
+        if fewest < MIN_PROCESSES:
+            p = None
+    else:
+        ci = bootstrap_ratio_ci(c, b) if len(b) > 1 and len(c) > 1 else None
+        need = min_group_size(alpha)
+        p = mann_whitney_p(c, b) if min(len(b), len(c)) >= need else None
+        need = f"timing.repeats >= {need}"
     beyond = abs(math.log(ratio)) > math.log(1 + threshold)
     v = CellVerdict(cell_id, "unchanged", statistics.median(raw_b), statistics.median(raw_c),
                     ratio, ci, p, raw_ratio, unit, (len(b), len(c)), busy=cur.get("busy"))
@@ -484,7 +534,7 @@ def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, machine,
     elif p is None:
         v.verdict = "inconclusive"
         v.note = (f"{how}, but {min(len(b), len(c))} value(s) per side cannot reach p < "
-                  f"{alpha}: run with timing.repeats >= {need}")
+                  f"{alpha}: run with {need}")
     elif p >= alpha:
         v.verdict = "inconclusive"
         v.note = (f"{how}, p = {p:.3g} >= {alpha}: too noisy to tell; more repeats (now "
@@ -503,7 +553,7 @@ def _verdict(cell_id, base, cur, key, higher_better, threshold, alpha, machine,
     return v
 
 
-def _within(v: CellVerdict, threshold: float, need: int) -> None:
+def _within(v: CellVerdict, threshold: float, need: str) -> None:
     """A median inside the threshold is ``unchanged`` only when its whole 95% CI is too: a
     point estimate of +1% with a CI of +-30% says nothing, and is ``inconclusive``."""
     band = (1 / (1 + threshold), 1 + threshold)
@@ -511,7 +561,7 @@ def _within(v: CellVerdict, threshold: float, need: int) -> None:
     if v.ci95 is None:
         v.verdict = "inconclusive"
         v.note = (f"within {threshold:.0%} at the median ({v.ratio:.3f}), but {n} value(s) per "
-                  f"side give no confidence interval: run with timing.repeats >= {need}")
+                  f"side give no confidence interval: run with {need}")
         return
     lo, hi = v.ci95
     if band[0] <= lo and hi <= band[1]:

@@ -110,9 +110,12 @@ def finalize(record: dict, repeats: list[dict], timing, reference) -> dict:
                 if r["round"] < len(reference.per_round_ms) else None
             r["reference_ms"] = ref
             r["drift_normalised"] = r["centre_ms"] / ref if ref and r["centre_ms"] else None
-    record["repeats_requested"] = timing.repeats
+    processes = getattr(timing, "processes", 1)
+    record["repeats_requested"] = timing.repeats * processes
+    if processes > 1:
+        record["processes"] = processes
     record["round_order_seed"] = timing.seed
-    if record.get("status") != "ok" or timing.repeats == 1:
+    if record.get("status") != "ok" or timing.repeats * processes == 1:
         if repeats:
             record["repeats"] = [{k: v for k, v in r.items()
                                   if k not in ("samples_ms", "rel_samples")} for r in repeats]

@@ -47,6 +47,7 @@ GRIDS = {
 TIMING_MAXIMA = {"target_ci_rel": 1.0, "warmup_s": MAX_SECONDS, "max_time_s": MAX_SECONDS,
                  "iterations": 10_000_000, "min_iterations": 10_000_000,
                  "max_iterations": 10_000_000, "keep_samples": 10_000_000, "repeats": 1000,
+                 "processes": 1000,
                  "threads": 4096, "warmup": 10_000_000}
 
 TOP_KEYS = ("name", "description", "target", "device", "models", "num_classes", "resolutions",
@@ -460,7 +461,7 @@ class _Validator:
                     self.fail(field, f"must be an integer, got {given!r}")
                 out[key] = given
             elif key in ("iterations", "min_iterations", "max_iterations", "keep_samples",
-                         "repeats"):
+                         "repeats", "processes"):
                 out[key] = self.positive_int(given, field, TIMING_MAXIMA[key])
             elif key == "warmup":
                 out[key] = self.non_negative(given, field, integer=True,
@@ -514,9 +515,10 @@ class _Validator:
         if not any(b.name == "trtexec" for b in backends):
             self.fail("remote", "boards run trtexec cells: add {name: trtexec, precision: fp16} "
                       "to backends")
-        if timing.repeats > 1:
-            self.fail("timing.repeats", "repeats > 1 are not supported with remote boards "
-                      "(run the suite again and compare the runs)")
+        for key in ("repeats", "processes"):
+            if getattr(timing, key) > 1:
+                self.fail(f"timing.{key}", f"{key} > 1 are not supported with remote boards "
+                          f"(run the suite again and compare the runs)")
         return tuple(specs)
 
     def executor(self, value, remote: bool, timing) -> ExecutorSpec:
@@ -547,6 +549,10 @@ class _Validator:
         if remote and name != "boards":
             self.fail("executor", f"remote: boards run as the boards executor, not {name!r} "
                       f"(drop executor:, or drop remote:)")
+        if name != "local" and timing.processes > 1:
+            self.fail("timing.processes", f"the repeats run in fresh processes under the "
+                      f"local executor only (the {name} executor runs each cell's repeats in "
+                      f"one worker); use executor: local, or drop timing.processes")
         if name not in ("local", "boards") and timing.reference not in (None, "builtin"):
             self.fail("timing.reference", f"a suite cell as reference is timed in the same "
                       f"rounds as every other cell, which only the local executor does; the "

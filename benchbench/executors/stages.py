@@ -301,19 +301,26 @@ def run_cell_rounds(cell: Cell, suite: Suite, run_id: str) -> dict:
     return finalize(record, repeats, suite.timing, reference)
 
 
-def run_payload(payload: dict, executor: str) -> dict:
-    """A worker's cell (``RunContext.payload``): import the run's plugins, rebuild the suite,
-    run the cell with its repeats, say where it ran."""
+def payload_suite(payload: dict):
+    """The suite of a worker's payload (``RunContext.payload``), after the run's plugins, and
+    its cells on the run's device."""
     from ..plugins import load_plugin
     from ..suite import suite_from_dict
-    from .base import Where
 
-    where = Where(executor, payload["device"])
     for plugin in payload.get("plugins", []):
         load_plugin(plugin["source"], prefix=plugin.get("prefix", ""))
     suite = suite_from_dict(payload["suite"], payload.get("suite_path", "<payload>"))
-    cell = next((c for c in expand(suite, payload["device"]) if c.id == payload["cell_id"]),
-                None)
+    return suite, expand(suite, payload["device"])
+
+
+def run_payload(payload: dict, executor: str) -> dict:
+    """A worker's cell (``RunContext.payload``): import the run's plugins, rebuild the suite,
+    run the cell with its repeats, say where it ran."""
+    from .base import Where
+
+    where = Where(executor, payload["device"])
+    suite, cells = payload_suite(payload)
+    cell = next((c for c in cells if c.id == payload["cell_id"]), None)
     if cell is None:
         raise LookupError(f"{payload['cell_id']} is not a cell of suite {suite.name!r}")
     record = run_cell_rounds(cell, suite, payload["run_id"])

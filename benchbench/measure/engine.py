@@ -43,6 +43,7 @@ class TimingConfig:
                                      # eval_fps.py does (no torch.no_grad); default inference_mode
     keep_samples: int = 10_000       # raw per-iteration samples kept in the record
     repeats: int = 1                 # each cell timed this many times, in interleaved rounds
+    processes: int = 1               # ... in each of this many fresh processes (local executor)
     reference: str | None = None     # "builtin" or a cell id: the machine's speed per round
     seed: int = 0                    # shuffles the cell order of every round (recorded)
     reference_interleave: bool = False  # robust: the builtin reference runs before every timed
