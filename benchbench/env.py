@@ -19,8 +19,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_commit() -> str | None:
-    root = Path(__file__).resolve().parent.parent
+def git_commit(root: str | Path | None = None) -> str | None:
+    """The commit checked out at ``root`` (default: benchbench's own), ``-dirty`` when tracked
+    files changed; None outside a git work tree."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5)

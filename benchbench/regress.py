@@ -110,6 +110,7 @@ def baseline_from_run(run_dir: str | Path) -> dict:
     return {"schema": BASELINE_SCHEMA, "source_run": info["run_id"],
             "source_dir": str(Path(run_dir).resolve()), "suite": info["suite"].get("name"),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "run_created_at": info.get("created_at"), "commit": info.get("suite_commit"),
             "environment": _env_of(info, records), "reference": info.get("reference"),
             "device_dir": device_dir(records, info), "cells": cells}
 
@@ -138,14 +139,25 @@ def _safe_name(text) -> str:
     return text if isinstance(text, str) and SLUG.fullmatch(text) else _slug(text)
 
 
-def save_baseline(run_dir, name: str | None = None, root="results/baselines") -> Path:
+def save_baseline(run_dir, name: str | None = None, root="results/baselines",
+                  keep: int | None = None, commit: str | None = None) -> Path:
+    """The run as the latest baseline of its device and suite, and a copy in that baseline's
+    history (the last ``keep``, by default history.KEEP, are kept: ``bench history``)."""
+    from . import history
+
     baseline = baseline_from_run(run_dir)
+    if commit is not None:
+        baseline["commit"] = commit
     path = default_baseline_path(baseline, root, name)
+    folder = history.history_dir(path)
+    text = json.dumps(baseline, indent=1, default=str)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WriteFailed(path, exc) from None
-    write_atomic(path, json.dumps(baseline, indent=1, default=str))
+        raise WriteFailed(folder, exc) from None
+    write_atomic(path, text)
+    write_atomic(folder / history.entry_name(baseline), text)
+    history.prune(folder, history.KEEP if keep is None else keep)
     return path
 
 
@@ -290,6 +302,7 @@ class CellVerdict:
     drift_corrected_ratio: float | None = None   # raw ratio / the reference's own ratio
     work: str | None = None              # same / changed / more work / less work (None: uncounted)
     work_changes: list = field(default_factory=list)
+    threshold: float | None = None       # the cell's own (its noise band), if not the global one
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -381,7 +394,10 @@ def _reference_drift(base: dict, cur: dict, threshold: float) -> dict:
 
 
 def compare(baseline: dict, current: dict, metric: str = "latency_ms_p50",
-            threshold: float = 0.05, alpha: float = 0.01, work_gate: str = "fail") -> CheckResult:
+            threshold: float = 0.05, alpha: float = 0.01, work_gate: str = "fail",
+            bands: dict | None = None) -> CheckResult:
+    """Every cell of ``current`` against ``baseline``. ``bands``: cell id -> (threshold, why),
+    a cell's own threshold (its noise band over the history) in place of ``threshold``."""
     if metric == AUTO:
         metric = resolve_auto_metric(baseline, current)
     if metric not in METRICS:
@@ -406,8 +422,11 @@ def compare(baseline: dict, current: dict, metric: str = "latency_ms_p50",
         if cell_id == reference:
             verdicts.append(_reference_row(cell_id, bcells.get(cell_id), ccells.get(cell_id)))
             continue
+        own, why = (bands or {}).get(cell_id, (threshold, ""))
         v = _verdict(cell_id, bcells.get(cell_id), ccells.get(cell_id), key, higher_better,
-                     threshold, alpha, machine, per_round)
+                     own, alpha, machine, per_round)
+        if why:
+            v.threshold, v.note = own, f"{v.note}; threshold {why}"
         if work_gate != "off":
             _work_verdict(v, bcells.get(cell_id), ccells.get(cell_id), threshold)
         verdicts.append(v)
@@ -596,17 +615,50 @@ def check(current_run: str | Path, baseline_source: str | Path | None = None,
         if not Path(baseline_source).is_file():
             raise UsageError(f"no baseline at {baseline_source}: save one with `bench baseline "
                              f"save RUN_DIR`, or give --baseline RUN_DIR|FILE")
-    baseline = load_baseline(baseline_source)
+    bands = None
+    if str(baseline_source) == HISTORY:
+        baseline, bands, baseline_source = _from_history(current, root, threshold)
+    else:
+        baseline = load_baseline(baseline_source)
     diffs = env_differences(baseline.get("environment") or {}, current["environment"])
     for cell_id in set(baseline["cells"]) & set(current["cells"]):
         diffs += _cell_differences(cell_id, baseline["cells"][cell_id], current["cells"][cell_id])
     if diffs and not allow_env_change:
         raise IncompatibleRuns(diffs)
-    result = compare(baseline, current, metric, threshold, alpha, work_gate)
+    result = compare(baseline, current, metric, threshold, alpha, work_gate, bands)
     result.env_differences = diffs
     result.baseline_source = str(baseline_source)
     result.current_run = str(current_run)
     return result
+
+
+HISTORY = "history"      # --baseline history: the latest saved baseline, per-cell noise bands
+BAND_FLOOR = 0.01        # no timing here repeats closer than 1% from run to run
+
+
+def _from_history(current: dict, root, threshold: float) -> tuple[dict, dict, str]:
+    """The newest baseline of the current run's device and suite, and each cell's threshold:
+    its noise band over the last runs since its last change point (at least BAND_FLOOR), or
+    the global threshold where the history is too short for a band."""
+    from . import history
+
+    folder = history.history_dir(default_baseline_path(current, root))
+    entries = history.load_history(folder)
+    if not entries:
+        raise UsageError(f"{folder}: no saved baselines in this history")
+    bands = {}
+    for cell_id in current["cells"]:
+        band, runs = history.noise_band(history.cell_series(entries, cell_id))
+        if band is None:
+            bands[cell_id] = (threshold, f"{threshold:.0%} (global: {runs} run(s) in the "
+                                         f"history since its last change, "
+                                         f"{history.MIN_BAND_RUNS} needed for a band)")
+        else:
+            own = max(band, BAND_FLOOR)
+            bands[cell_id] = (own, f"{own:.1%}, the cell's noise band over its last {runs} "
+                                   f"runs" + (f" (+-{band:.1%}, raised to the floor)"
+                                              if band < BAND_FLOOR else ""))
+    return entries[-1], bands, f"history: {entries[-1]['_file']} (latest of {len(entries)})"
 
 
 class IncompatibleRuns(UsageError):

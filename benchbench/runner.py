@@ -127,8 +127,16 @@ def _open_store(suite, out_dir, resume, run_id, allow_env_change, plugins):
         "suite_sha256": suite.sha256, "suite": suite.raw,
         "device": resolve_device(suite.device),
         "plugins": [p.as_dict() for p in (*plugins, *suite.plugins)],
-        "timing": suite.timing.as_dict(), "environment": env.collect()})
+        "timing": suite.timing.as_dict(), "environment": env.collect(),
+        "suite_commit": _suite_commit(suite)})
     return store, suite, run_id, None
+
+
+def _suite_commit(suite: Suite) -> str | None:
+    """The commit of the repository the suite file is in (the user's models and plugins):
+    what ``bench history`` puts on its axis."""
+    path = Path(suite.path)
+    return env.git_commit(path.parent) if path.is_file() else None
 
 
 def _run_store(store: RunStore, suite: Suite, run_id: str, resumed, progress,

@@ -9,14 +9,15 @@ import sys
 
 from ..errors import BenchError
 from ..signals import sigterm_unwinds
-from . import (analyze, baseline, check, compare, devices, export, literature, models, report,
-               run, telemetry)
+from . import (analyze, baseline, check, compare, devices, export, history, literature, models,
+               report, run, telemetry)
 from . import eval as eval_
 from ._common import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED,  # noqa: F401
                       parse_size)
 
 COMMANDS = {"run": run, "report": report, "export": export, "eval": eval_, "analyze": analyze,
-            "baseline": baseline, "check": check, "compare": compare, "models": models,
+            "baseline": baseline, "check": check, "compare": compare, "history": history,
+            "models": models,
             "literature": literature, "devices": devices, "telemetry": telemetry}
 
 

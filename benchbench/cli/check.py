@@ -45,8 +45,10 @@ def verdict_options(args) -> tuple[str, float, float, str]:
 def add_parser(sub) -> None:
     chk = sub.add_parser("check", help="compare a run with its baseline (CI gate)")
     chk.add_argument("run", metavar="RUN_DIR")
-    chk.add_argument("--baseline", metavar="RUN_DIR|FILE",
-                     help="default: results/baselines/<device>/<suite>.json")
+    chk.add_argument("--baseline", metavar="RUN_DIR|FILE|history",
+                     help="default: results/baselines/<device>/<suite>.json; 'history': the "
+                          "newest of that baseline's saved history, each cell gated by its own "
+                          "noise band over the last runs (bench history)")
     add_verdict_options(chk)
     chk.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary")
     chk.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
