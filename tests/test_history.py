@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from benchbench import history as hist
-from benchbench.cli import main
 from benchbench.regress import BASELINE_SCHEMA, compare, _from_history
 from test_gate import ENV, plugin_file, suite_text
 from test_report import _chromium
