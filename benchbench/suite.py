@@ -265,7 +265,7 @@ def suite_from_dict(raw, path: str = "<suite>") -> Suite:
         accuracy=accuracy,
         plugins=plugins,
         equivalence=v.equivalence(raw.get("equivalence", {})),
-        remote=v.remote(raw.get("remote"), backends, timing),
+        remote=v.remote(raw.get("remote"), backends, v.autograd_fits(backends, timing)),
         executor=v.executor(raw.get("executor"), "remote" in raw, timing),
     )
 
@@ -432,6 +432,22 @@ class _Validator:
                 self.fail(field, f"{spec.label} is listed twice")
             specs.append(spec)
         return tuple(specs)
+
+    def autograd_fits(self, backends, timing):
+        """``timing.autograd: true`` with a compile mode that captures CUDA graphs: cudagraph
+        trees take their fast path only without autograd (with it, every call re-records and
+        memory grows), so the cell would time neither mode as it runs in production."""
+        if timing.autograd:
+            from .measure.backends.compiled import CUDAGRAPH_MODES
+            for i, spec in enumerate(backends):
+                mode = dict(spec.options).get("mode")
+                if spec.name == "compile" and mode in CUDAGRAPH_MODES:
+                    self.fail("timing.autograd", f"true with backends[{i}] compile mode {mode}: "
+                              f"that mode captures CUDA graphs (cudagraph trees), whose fast "
+                              f"path needs autograd off (with it every call re-records and "
+                              f"memory grows); use mode max-autotune-no-cudagraphs or default, "
+                              f"or timing.autograd: false")
+        return timing
 
     def timing(self, value) -> TimingConfig:
         value = self.mapping(value, "timing")

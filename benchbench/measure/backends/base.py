@@ -6,7 +6,6 @@ suite may give it (``OPTIONS``: name -> Option); ``create_backend(name, options)
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -153,15 +152,15 @@ def apply_tf32(allow: bool) -> None:
 
 
 def apply_tf32_state(state: dict) -> None:
-    conv = getattr(torch.backends.cudnn, "conv", None)
-    if conv is not None and hasattr(conv, "fp32_precision"):
-        conv.fp32_precision = "tf32" if state["cudnn_conv_tf32"] else "ieee"
-        torch.backends.cuda.matmul.fp32_precision = \
-            "tf32" if state["cuda_matmul_tf32"] else "ieee"
-        return
-    with contextlib.suppress(AttributeError):
-        torch.backends.cudnn.allow_tf32 = state["cudnn_conv_tf32"]
-        torch.backends.cuda.matmul.allow_tf32 = state["cuda_matmul_tf32"]
+    """Set TF32 for convolutions (and RNNs: cuDNN's one legacy flag covers both) and matmuls.
+
+    Through the legacy setters, on every torch: since 2.9 they write the ``fp32_precision``
+    state too, so both APIs agree. Writing only ``fp32_precision`` (the new API) leaves the
+    legacy flags behind, and then the legacy getters -- ``torch.backends.cuda.matmul.
+    allow_tf32``, ``torch.get_float32_matmul_precision()``, which inductor reads -- raise
+    ("mix of the legacy and new APIs"): a compile cell with ``tf32`` set would fail."""
+    torch.backends.cudnn.allow_tf32 = bool(state["cudnn_conv_tf32"])
+    torch.backends.cuda.matmul.allow_tf32 = bool(state["cuda_matmul_tf32"])
 
 
 def synchronize(device: torch.device) -> None:

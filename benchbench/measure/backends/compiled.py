@@ -16,6 +16,16 @@ from .base import Option, TF32_OPTION
 from .eager import EagerBackend
 
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CUDAGRAPH_MODES = ("reduce-overhead", "max-autotune")   # inductor's triton.cudagraphs on
+
+
+def cudagraph_skips() -> int | None:
+    """Times inductor declined CUDA graphs for a graph so far (it logs why), or None."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return None
+    return int(counters["inductor"]["cudagraph_skips"])
 
 
 def compiled_graphs() -> int | None:
@@ -58,7 +68,7 @@ class CompileBackend(EagerBackend):
         self._counted_live = True
         self.model = torch.compile(self.eager_model, mode=self.mode, fullgraph=self.fullgraph,
                                    dynamic=False)
-        graphs0 = compiled_graphs()
+        graphs0, skips0 = compiled_graphs(), cudagraph_skips()
         with torch.inference_mode():
             start = time.perf_counter()
             self.run()
@@ -71,6 +81,11 @@ class CompileBackend(EagerBackend):
             self.post_compile_calls_s = time.perf_counter() - start
         graphs1 = compiled_graphs()
         self.graphs_compiled = None if graphs0 is None else graphs1 - graphs0
+        self.cudagraph_skips = None if skips0 is None else cudagraph_skips() - skips0
+        # the protocol's cuda_graphs: inductor captured the forward in CUDA graphs (its mode
+        # asks for them, on a CUDA device, and it skipped none of the graphs)
+        self.cuda_graphs = (self.mode in CUDAGRAPH_MODES and device.type == "cuda"
+                            and not self.cudagraph_skips)
         self.recompiles_during_timing = None
         if self.graphs_compiled == 0:
             raise RuntimeError("torch.compile compiled no graph for this cell (Dynamo fell back "
@@ -94,7 +109,8 @@ class CompileBackend(EagerBackend):
     def info(self) -> dict:
         out = dict(super().info(), compile_mode=self.mode, fullgraph=self.fullgraph,
                    dynamic=False, compile_s=round(self.compile_s, 3),
-                   graphs_compiled=self.graphs_compiled,
+                   graphs_compiled=self.graphs_compiled, cuda_graphs=self.cuda_graphs,
+                   cudagraph_skips=self.cudagraph_skips,
                    recompiles_during_timing=self.recompiles_during_timing)
         if self.recompiles_during_timing:
             out["warning"] = (f"{self.recompiles_during_timing} graph(s) compiled inside the "
