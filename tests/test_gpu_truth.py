@@ -82,3 +82,62 @@ def test_compile_records_whether_inductor_used_cuda_graphs(tmp_path, mode, graph
     summary = benchbench.run_suite(suite, out_dir=tmp_path, progress=False)
     [r] = [json.loads(line) for line in (summary.run_dir / "records.jsonl").open()]
     assert r["status"] == "ok" and r["protocol"]["cuda_graphs"] is graphs
+
+
+# --- ONNX Runtime: the provider is checked, not trusted ------------------------------------------
+
+class FakeSilentCpuSession:
+    """What onnxruntime-gpu does when libcudnn does not load: its C++ logger writes the error
+    to file descriptor 2 and the session runs on the CPU provider (get_providers says so)."""
+
+    def __init__(self, graph, sess_options=None, providers=()):
+        import os
+        os.write(2, b"2026-12-03 10:00:00.0 [E:onnxruntime:Default, provider_bridge_ort.cc:2036 "
+                    b"TryGetProviderInfo_CUDA] Failed to load library libonnxruntime_providers"
+                    b"_cuda.so with error: libcudnn.so.9: cannot open shared object file\n")
+        self.requested = providers
+
+    def get_providers(self):
+        return ["CPUExecutionProvider"]
+
+
+def test_a_session_that_fell_back_to_cpu_fails_the_cell_with_orts_message(capfd):
+    from benchbench.measure.backends.onnxruntime import captured_stderr, check_providers
+
+    requested = [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
+    with captured_stderr() as log:
+        session = FakeSilentCpuSession(b"graph", providers=requested)
+    with pytest.raises(RuntimeError) as err:
+        check_providers(session.get_providers(), requested, log.text())
+    assert str(err.value).startswith("ONNX Runtime built a session on CPUExecutionProvider, not "
+                                     "the requested CUDAExecutionProvider")
+    assert "libcudnn.so.9: cannot open shared object file" in str(err.value)
+    assert "Failed to load library" in capfd.readouterr().err    # and the user still sees it
+    check_providers(["CUDAExecutionProvider", "CPUExecutionProvider"], requested)   # no raise
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_the_tensorrt_ep_is_registered_with_cuda_as_its_fallback(precision, tmp_path):
+    from benchbench.measure.backends import create_backend
+
+    backend = create_backend("onnxruntime", {"provider": "tensorrt",
+                                             "trt_engine_cache": str(tmp_path)})
+    backend.precision, backend.tf32_in_force = precision, None
+    (trt, trt_opts), (cuda, cuda_opts), cpu = backend._providers(torch.device("cuda", 1))
+    assert (trt, cuda, cpu) == ("TensorrtExecutionProvider", "CUDAExecutionProvider",
+                                "CPUExecutionProvider")
+    assert trt_opts["trt_fp16_enable"] is (precision == "fp16")
+    assert trt_opts["device_id"] == cuda_opts["device_id"] == 1
+    assert trt_opts["trt_engine_cache_enable"] is True
+    assert trt_opts["trt_engine_cache_path"] == str(tmp_path)
+
+
+def test_a_cpu_session_is_checked_and_says_what_was_asked(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from test_backends import _run
+
+    _, records = _run(tmp_path, ["tiny_seg"], ["onnxruntime"])
+    [r] = records.values()
+    assert r["status"] == "ok"
+    assert r["backend_info"]["providers_requested"] == ["CPUExecutionProvider"]
+    assert r["backend_info"]["providers_used"][0] == "CPUExecutionProvider"

@@ -2,6 +2,13 @@
 ``InferenceSession`` whose execution provider follows the device (CPU here; CUDA or
 TensorRT EP where the installed ``onnxruntime-gpu`` offers them).
 
+The provider is checked, not trusted: ``get_available_providers()`` lists what this build was
+compiled with, and when the CUDA, cuDNN or TensorRT libraries fail to load ORT logs it and
+builds a CPU session. The session's ``get_providers()`` must lead with the requested provider,
+or the cell fails with ORT's own message. The TensorRT EP is registered with the CUDA EP as its
+fallback (ORT's documented order), with ``trt_fp16_enable`` for fp16 cells and an engine cache;
+its engine build is part of ``session_create_s`` (the session and its first run), not warm-up.
+
 Input and output are bound to preallocated torch tensors through IOBinding, on the device, so
 a timed forward is inference, not copies (with ``include_transfer`` the host->device copy is
 inside the forward, as for the other backends). ``run_with_iobinding`` returns once the
@@ -9,7 +16,11 @@ execution provider has finished, so the clock is the host's on every device.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -34,6 +45,9 @@ class OnnxRuntimeBackend(BackendBase):
         "graph_optimization": Option("all", tuple(OPT_LEVELS)),
         "exporter": Option("auto", EXPORTERS),
         "opset": Option(None, kind=int),
+        "trt_engine_cache": Option(None, kind=str,
+                                   help="TensorRT EP engine cache folder (default: "
+                                        "~/.cache/benchbench/ort_trt_engines)"),
         "tf32": TF32_OPTION,
     }
 
@@ -78,10 +92,14 @@ class OnnxRuntimeBackend(BackendBase):
         options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
                                                    OPT_LEVELS[self.graph_optimization])
         options.intra_op_num_threads = torch.get_num_threads() if device.type == "cpu" else 0
+        self.precision = precision
+        requested = self._providers(device)
         start = time.perf_counter()
-        self.session = ort.InferenceSession(self.graph.data, sess_options=options,
-                                            providers=self._providers(device))
+        with captured_stderr() as log:
+            self.session = ort.InferenceSession(self.graph.data, sess_options=options,
+                                                providers=requested)
         self.session_s = time.perf_counter() - start
+        check_providers(self.session.get_providers(), requested, log.text())
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         self.input = frame.contiguous()
@@ -90,15 +108,30 @@ class OnnxRuntimeBackend(BackendBase):
         out_shape = self._output_shape()
         self.output = torch.empty(out_shape, dtype=self.dtype, device=device)
         self.binding = self._bind(self.input, self.output)
+        self.first_run_s = None
+        if self._provider(device.type) == "tensorrt":   # a lazily built engine: built here
+            start = time.perf_counter()
+            self.session.run_with_iobinding(self.binding)
+            self.first_run_s = time.perf_counter() - start
+            self.session_s += self.first_run_s
 
     def _providers(self, device: torch.device) -> list:
+        """What the session is asked for: the provider with its options, and ORT's fallbacks
+        (TensorRT -> CUDA; CPU always last, for the nodes a GPU provider does not take)."""
         name = PROVIDERS[self._provider(device.type)]
         if name == "CPUExecutionProvider":
             return [name]
-        opts = {"device_id": device.index or 0}
+        cuda = ("CUDAExecutionProvider", {
+            "device_id": device.index or 0,
+            "use_tf32": int(bool((self.tf32_in_force or {}).get("cudnn_conv_tf32", True)))})
         if name == "CUDAExecutionProvider":
-            opts["use_tf32"] = int(bool((self.tf32_in_force or {}).get("cudnn_conv_tf32", True)))
-        return [(name, opts), "CPUExecutionProvider"]
+            return [cuda, "CPUExecutionProvider"]
+        cache = Path(self.trt_engine_cache or Path.home() / ".cache/benchbench/ort_trt_engines")
+        trt = {"device_id": device.index or 0,
+               "trt_fp16_enable": self.precision == "fp16",
+               "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
+               "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache)}
+        return [(name, trt), cuda, "CPUExecutionProvider"]
 
     def _output_shape(self) -> tuple:
         shape = self.session.get_outputs()[0].shape
@@ -146,8 +179,63 @@ class OnnxRuntimeBackend(BackendBase):
         out = {"onnxruntime_version": ort.__version__, **self.graph.info(),
                "providers_used": list(self.session.get_providers()) if self.session else None,
                "graph_optimization_level": OPT_LEVELS[self.graph_optimization],
+               "providers_requested": [p if isinstance(p, str) else p[0]
+                                       for p in self._providers(self.device)],
                "session_create_s": round(self.session_s, 3), "io_binding": True,
                "intra_op_threads": torch.get_num_threads() if self.device.type == "cpu" else None}
+        if self.first_run_s is not None:
+            out["session_create_s_includes"] = (f"the first run, {self.first_run_s:.3f} s "
+                                                f"(the TensorRT EP builds its engine there)")
         if self.tf32_in_force is not None:
             out["tf32"] = self.tf32_in_force
         return out
+
+
+def check_providers(used: list, requested: list, log: str = "") -> None:
+    """The session leads with the requested provider, or the cell fails: ORT builds a CPU (or
+    CUDA) session when a GPU provider's libraries do not load, and only logs it."""
+    wanted = requested[0] if isinstance(requested[0], str) else requested[0][0]
+    if used and used[0] == wanted:
+        return
+    said = [line.strip() for line in log.splitlines() if line.strip()]
+    why = said[-1] if said else "ONNX Runtime said nothing on stderr"
+    raise RuntimeError(f"ONNX Runtime built a session on {', '.join(used) or 'no provider'}, "
+                       f"not the requested {wanted} (its libraries did not load?); it said: "
+                       f"{why[:400]}")
+
+
+class _Captured:
+    def __init__(self, path: str):
+        self.path = path
+        self._text = None
+
+    def text(self) -> str:
+        if self._text is None:
+            with contextlib.suppress(OSError):
+                self._text = Path(self.path).read_text(errors="replace")
+        return self._text or ""
+
+
+@contextlib.contextmanager
+def captured_stderr():
+    """File descriptor 2 into a file for the block (ORT's C++ logger writes there, not to
+    ``sys.stderr``), replayed to the real stderr afterwards; ``.text()`` is what was written."""
+    import sys
+
+    sys.stderr.flush()
+    fd, path = tempfile.mkstemp(prefix="bench-ort-", suffix=".log")
+    saved = os.dup(2)
+    captured = _Captured(path)
+    try:
+        os.dup2(fd, 2)
+        yield captured
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+        text = captured.text()
+        if text:
+            sys.stderr.write(text)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
