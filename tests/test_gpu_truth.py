@@ -141,3 +141,89 @@ def test_a_cpu_session_is_checked_and_says_what_was_asked(tmp_path):
     assert r["status"] == "ok"
     assert r["backend_info"]["providers_requested"] == ["CPUExecutionProvider"]
     assert r["backend_info"]["providers_used"][0] == "CPUExecutionProvider"
+
+
+# --- cuda:N is the current device for the cell's whole life --------------------------------------
+
+def test_the_cells_cuda_device_is_current_for_its_whole_life(monkeypatch):
+    """A fake second GPU: the process's current device is 0, the cell's is cuda:1. Every stage
+    (CUDA events, graph capture, synchronize()) must run with cuda:1 current, and 0 after."""
+    from benchbench.cells import Cell
+    from benchbench.executors import stages
+    from benchbench.suite import ModelSpec
+
+    state = {"current": 0, "calls": []}
+
+    def set_device(index):
+        state["calls"].append(index)
+        state["current"] = index
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: state["current"])
+    monkeypatch.setattr(torch.cuda, "set_device", set_device)
+
+    class TwoGpuBackend:
+        def unavailable_reason(self, device, precision):
+            return None
+
+        def close(self):
+            state["closed_on"] = state["current"]
+
+    seen = []
+
+    def stage(name):
+        return lambda ctx: seen.append((name, state["current"], str(ctx.device))) or {}
+
+    monkeypatch.setattr(stages, "create_backend", lambda name, options: TwoGpuBackend())
+    monkeypatch.setattr(stages, "STAGES", tuple((n, stage(n), True) for n in ("build", "time")))
+    monkeypatch.setattr(stages, "device_state", lambda device: {})
+    monkeypatch.setattr(stages, "throttle_summary", lambda *args: {})
+    suite = suite_from_dict({"name": "two", "device": "cpu", "models": ["tiny_seg"],
+                             "resolutions": [[32, 64]]}, "s.yaml")
+    cell = Cell(ModelSpec("tiny_seg"), 32, 64, 1, "eager", "fp32", "cuda:1", 19)
+    record = stages.run_cell(cell, suite, "run-1")
+    assert record["status"] == "ok", record.get("error")
+    assert seen == [("build", 1, "cuda:1"), ("time", 1, "cuda:1")]
+    assert state["closed_on"] == 1 and state["calls"] == [1, 0] and state["current"] == 0
+
+
+# --- device memory as the driver sees it ---------------------------------------------------------
+
+def test_process_gpu_memory_comes_from_nvml_for_this_process(monkeypatch):
+    import os
+    import sys
+    import types
+
+    from benchbench.executors.stages import MEMORY_SOURCES, process_gpu_memory_mib
+
+    fake = types.ModuleType("pynvml")
+    fake.nvmlInit = lambda: None
+    fake.nvmlDeviceGetHandleByIndex = lambda i: ("h", i)
+    entry = types.SimpleNamespace
+    procs = {("h", 1): [entry(pid=os.getpid() + 1, usedGpuMemory=9 << 30),
+                        entry(pid=os.getpid(), usedGpuMemory=1536 << 20)]}
+    fake.nvmlDeviceGetComputeRunningProcesses = lambda h: procs.get(h, [])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    # TensorRT's engine and ORT's arena are in the process's 1536 MiB, not in torch's peak
+    assert process_gpu_memory_mib(torch.device("cuda", 1)) == 1536.0
+    assert process_gpu_memory_mib(torch.device("cuda", 0)) is None      # not on that GPU
+    assert "TensorRT / ONNX Runtime allocations" in MEMORY_SOURCES["gpu_mem_process_mib"]
+    assert "misses TensorRT's" in MEMORY_SOURCES["peak_mem_allocated_mib"]
+
+
+@requires_cuda
+@pytest.mark.cuda
+def test_a_cuda_cell_records_driver_level_memory_beside_torchs(tmp_path):
+    import json
+
+    import benchbench
+
+    suite = suite_from_dict({"name": "mem", "device": "cuda", "models": ["tiny_seg"],
+                             "resolutions": [[64, 128]], "backends": ["eager"],
+                             "timing": {"warmup": 5, "min_iterations": 20, "max_time_s": 1}},
+                            str(tmp_path / "s.yaml"))
+    summary = benchbench.run_suite(suite, out_dir=tmp_path, progress=False)
+    [r] = [json.loads(line) for line in (summary.run_dir / "records.jsonl").open()]
+    assert r["status"] == "ok"
+    assert r["gpu_mem_process_mib"] is None or r["gpu_mem_process_mib"] >= \
+        r["peak_mem_reserved_mib"]
+    assert set(r["memory_sources"]) >= {"peak_mem_allocated_mib", "gpu_mem_used_delta_mib"}

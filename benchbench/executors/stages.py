@@ -69,6 +69,7 @@ class CellContext:
     stages: tuple[str, ...] = ()
     example: torch.Tensor | None = None
     reference: object = None         # equivalence.Reference, computed before the backend
+    gpu_free_before: int | None = None   # the driver's free device memory before the build
 
 
 def _stage_analyse(ctx: CellContext) -> dict:
@@ -84,6 +85,8 @@ def _stage_analyse(ctx: CellContext) -> dict:
 def _stage_build(ctx: CellContext) -> dict:
     """Build the model (with the suite's weights, if any) and prepare the backend."""
     cell = ctx.cell
+    if ctx.device.type == "cuda":
+        ctx.gpu_free_before = torch.cuda.mem_get_info(ctx.device)[0]
     weights = ctx.suite.accuracy.weights_for(cell.model) if ctx.suite.accuracy else None
     ctx.model = create_model(cell.model.name, weights=weights, **ctx.kwargs)
     example = torch.randn(cell.batch, 3, cell.height, cell.width,
@@ -135,7 +138,8 @@ def _stage_time(ctx: CellContext) -> dict:
     finally:
         if reference is not None:
             reference.close()
-    out = dict(result.metrics(ctx.cell.batch), **_memory(device), device_name=_device_name(device),
+    out = dict(result.metrics(ctx.cell.batch), **_memory(device, ctx.gpu_free_before),
+               device_name=_device_name(device),
                backend_info=ctx.backend.info(),
                protocol=_protocol(ctx.suite.timing, result, device, ctx.backend),
                latency_samples_ms=[round(s, 5) for s in result.samples_ms],
@@ -224,9 +228,31 @@ def run_cell(cell: Cell, suite: Suite, run_id: str, only: tuple[str, ...] | None
         except Exception as exc:  # noqa: BLE001 - the skip reason stays the cell's story
             record["analyse_error"] = records.one_line(exc)
         return {**record, "status": "skipped", "error": reason, "finished_at": records.now()}
+    with current_device(device):
+        return _run_stages(ctx, record)
+
+
+@contextlib.contextmanager
+def current_device(device: torch.device):
+    """``device`` (``cuda:N``) is the current CUDA device for the block, the previous one after:
+    CUDA events record on the current device's stream, ``torch.cuda.graph`` captures on one,
+    and ``torch.cuda.synchronize()`` without an argument waits for it."""
+    if device.type != "cuda" or device.index is None:
+        yield
+        return
+    previous = torch.cuda.current_device()
+    torch.cuda.set_device(device.index)
+    try:
+        yield
+    finally:
+        torch.cuda.set_device(previous)
+
+
+def _run_stages(ctx: CellContext, record: dict) -> dict:
+    backend, device = ctx.backend, ctx.device
     try:
         for name, stage, fatal in STAGES:
-            if only is not None and name not in only:
+            if name not in ctx.stages:
                 continue
             try:
                 record.update(stage(ctx))
@@ -342,13 +368,48 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _memory(device: torch.device) -> dict:
+MEMORY_SOURCES = {
+    "peak_mem_allocated_mib": "torch's caching allocator, peak of its tensors during the timed "
+                              "loop (misses TensorRT's, ONNX Runtime's and cuDNN's own memory)",
+    "peak_mem_reserved_mib": "torch's caching allocator, peak reserved from the driver",
+    "gpu_mem_process_mib": "NVML: this process's device memory after the timed loop (its CUDA "
+                           "context, torch's cache, TensorRT / ONNX Runtime allocations)",
+    "gpu_mem_used_delta_mib": "the driver (cudaMemGetInfo): device memory in use after the timed "
+                              "loop minus before the model was built (other processes' changes "
+                              "count too)",
+}
+
+
+def _memory(device: torch.device, free_before: int | None = None) -> dict:
     import psutil
 
     out = {"rss_mib": round(psutil.Process(os.getpid()).memory_info().rss / 2**20, 1)}
     if device.type == "cuda":
         out["peak_mem_allocated_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         out["peak_mem_reserved_mib"] = round(torch.cuda.max_memory_reserved(device) / 2**20, 1)
+        if free_before is not None:
+            free_after = torch.cuda.mem_get_info(device)[0]
+            out["gpu_mem_used_delta_mib"] = round((free_before - free_after) / 2**20, 1)
+        out["gpu_mem_process_mib"] = process_gpu_memory_mib(device)
+        out["memory_sources"] = {k: v for k, v in MEMORY_SOURCES.items() if k in out}
     return out
 
 
+def process_gpu_memory_mib(device: torch.device) -> float | None:
+    """This process's memory on ``device`` as the driver sees it (NVML's running compute
+    processes), or None where NVML cannot say (no NVML, another PID namespace, MIG)."""
+    try:
+        import pynvml
+
+        from ..executors.base import gpu_uuid
+
+        pynvml.nvmlInit()
+        uuid = gpu_uuid(str(device))
+        handle = (pynvml.nvmlDeviceGetHandleByUUID(uuid) if uuid else
+                  pynvml.nvmlDeviceGetHandleByIndex(device.index or 0))
+        for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+            if proc.pid == os.getpid() and proc.usedGpuMemory is not None:
+                return round(proc.usedGpuMemory / 2**20, 1)
+    except Exception:  # noqa: BLE001 - NVML missing or refusing: the figure is absent, said so
+        return None
+    return None
