@@ -227,3 +227,64 @@ def test_a_cuda_cell_records_driver_level_memory_beside_torchs(tmp_path):
     assert r["gpu_mem_process_mib"] is None or r["gpu_mem_process_mib"] >= \
         r["peak_mem_reserved_mib"]
     assert set(r["memory_sources"]) >= {"peak_mem_allocated_mib", "gpu_mem_used_delta_mib"}
+
+
+# --- a paired reference beside a host-synchronous backend ----------------------------------------
+
+class FakeGpu:
+    """A GPU timeline: an asynchronous launch queues work and returns at once; a CUDA event
+    records when the stream reaches it; synchronize() waits until the queue is empty."""
+
+    def __init__(self):
+        import time
+        self.clock, self.sleep = time.perf_counter, time.sleep
+        self.free_at = self.clock()
+
+    def launch(self, seconds):
+        self.free_at = max(self.clock(), self.free_at) + seconds
+
+    def synchronize(self, device=None):
+        self.sleep(max(0.0, self.free_at - self.clock()))
+
+    def event_class(self):
+        gpu = self
+
+        class Event:
+            def __init__(self, enable_timing=False):
+                self.at = None
+
+            def record(self, stream=None):
+                self.at = max(gpu.clock(), gpu.free_at)
+
+            def elapsed_time(self, end):
+                return (end.at - self.at) * 1000.0
+        return Event
+
+
+def test_each_side_of_a_pair_is_timed_the_way_its_backend_needs(monkeypatch):
+    """The builtin eager reference launches 20 ms of asynchronous work; the cell is ONNX
+    Runtime, host-synchronous (8 ms on its own stream). Timed with perf_counter alone, the
+    reference would measure its launch (~0 ms) and its work would overlap the cell's."""
+    from benchbench.measure import engine
+
+    gpu = FakeGpu()
+    monkeypatch.setattr(torch.cuda, "Event", gpu.event_class())
+    monkeypatch.setattr(torch.cuda, "synchronize", gpu.synchronize)
+
+    class EagerOnGpu:
+        def run(self):
+            gpu.launch(0.020)
+
+    class OrtLike:
+        host_synchronous = True
+
+        def run(self):
+            gpu.sleep(0.008)
+
+    device = torch.device("cuda", 0)
+    assert engine.clock_for(EagerOnGpu(), device) == "events"
+    assert engine.clock_for(OrtLike(), device) == "host"
+    assert engine.clock_for(EagerOnGpu(), torch.device("cpu")) == "host"
+    cell, ref = engine._time_chunk_paired(OrtLike(), EagerOnGpu(), 5, device)
+    assert all(19.0 < r < 26.0 for r in ref), ref            # the reference's own work
+    assert all(7.5 < c < 12.0 for c in cell), cell           # the cell's, after the queue drained

@@ -136,21 +136,47 @@ def _time_chunk_cuda(backend, n: int) -> list[float]:
     return [start.elapsed_time(end) for start, end in events]
 
 
-def _time_chunk_paired(backend, reference, n: int, cuda: bool) -> tuple[list, list]:
+def clock_for(backend, device: torch.device) -> str:
+    """How one forward of ``backend`` is timed: ``events`` (CUDA events around an asynchronous
+    launch) or ``host`` (perf_counter: the forward returns when the work is done -- the CPU,
+    or a host-synchronous backend such as ONNX Runtime, which runs on its own stream)."""
+    if device.type == "cuda" and not getattr(backend, "host_synchronous", False):
+        return "events"
+    return "host"
+
+
+def _time_chunk_paired(backend, reference, n: int, device: torch.device) -> tuple[list, list]:
     """n pairs: the reference forward, then the cell's, each timed -- a few milliseconds apart,
-    so both see the same machine (its regime changes over seconds, ~2x on shared runners)."""
-    if cuda:
-        events = [[torch.cuda.Event(enable_timing=True) for _ in range(4)] for _ in range(n)]
-        for e in events:
-            e[0].record()
-            reference.run()
-            e[1].record()
-            e[2].record()
-            backend.run()
-            e[3].record()
-        backend.sync()
-        return ([e[2].elapsed_time(e[3]) for e in events],
-                [e[0].elapsed_time(e[1]) for e in events])
+    so both see the same machine (its regime changes over seconds, ~2x on shared runners).
+    Each side is timed the way its backend needs; before a host-timed side the device is
+    synchronised, so the other side's queued work neither overlaps it nor lands in its time."""
+    clocks = (clock_for(reference, device), clock_for(backend, device))
+    if clocks == ("host", "host") and device.type != "cuda":
+        return _pairs_on_host(backend, reference, n)
+    times: list = []            # per pair, per side: milliseconds or an (start, end) event pair
+    for _ in range(n):
+        times.append([_time_side(side, clock, device) for side, clock in
+                      zip((reference, backend), clocks)])
+    torch.cuda.synchronize(device)
+    ms = [[t if isinstance(t, float) else t[0].elapsed_time(t[1]) for t in pair]
+          for pair in times]
+    return [pair[1] for pair in ms], [pair[0] for pair in ms]
+
+
+def _time_side(backend, clock: str, device: torch.device):
+    if clock == "events":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        backend.run()
+        end.record()
+        return start, end
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    backend.run()
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def _pairs_on_host(backend, reference, n: int) -> tuple[list, list]:
     cell, ref = [], []
     clock = time.perf_counter
     for _ in range(n):
@@ -177,7 +203,7 @@ def time_robust(backend, device: torch.device, cfg: TimingConfig,
         if reference is None:
             samples += chunk_fn(backend, n)
         else:
-            cell, ref = _time_chunk_paired(backend, reference, n, events)
+            cell, ref = _time_chunk_paired(backend, reference, n, device)
             samples += cell
             ref_samples += ref
         spent = time.perf_counter() - start
@@ -222,6 +248,10 @@ def measure(backend, device: torch.device, cfg: TimingConfig, reference=None) ->
             if reference is not None:
                 warm_up(reference, cfg)
             sync = _sync_method(device, cfg.protocol, backend)
+            if reference is not None and device.type == "cuda":
+                sync = (f"cell: {sync}; reference: "
+                        f"{_sync_method(device, cfg.protocol, reference)}, the device "
+                        f"synchronised before each host-timed forward")
             _hook(backend, "timed_start")
             try:
                 if cfg.protocol == "paper":
