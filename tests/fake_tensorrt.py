@@ -49,11 +49,19 @@ def make_fake_tensorrt(version: str):
 
     mod.Logger = Logger
 
+    # NvInfer.h's NetworkDefinitionCreationFlag, as each version numbers it (a flag is a bit
+    # 1 << value): 10.x kEXPLICIT_BATCH = 0 (deprecated), kSTRONGLY_TYPED = 1,
+    # kPREFER_JIT_PYTHON_PLUGINS = 2, kPREFER_AOT_PYTHON_PLUGINS = 3; 11.x drops EXPLICIT_BATCH
+    # and renumbers: kSTRONGLY_TYPED = 0 (deprecated: every network is strongly typed),
+    # kPREFER_JIT_PYTHON_PLUGINS = 1, kPREFER_AOT_PYTHON_PLUGINS = 2.
     creation = {"EXPLICIT_BATCH": 0}
     if major >= 10 or (major, minor) >= (9, 0):
         creation["STRONGLY_TYPED"] = 1
+    if major >= 10:
+        creation.update(PREFER_JIT_PYTHON_PLUGINS=2, PREFER_AOT_PYTHON_PLUGINS=3)
     if major >= 11:
-        creation = {"STRONGLY_TYPED": 1}
+        creation = {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1,
+                    "PREFER_AOT_PYTHON_PLUGINS": 2}
     mod.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", creation)
 
     flag_names = ["FP16", "INT8", "TF32", "REFIT", "STRICT_TYPES"]

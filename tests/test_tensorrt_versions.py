@@ -96,11 +96,12 @@ def test_tensorrt_11_fp16_comes_from_an_fp16_graph_in_a_strongly_typed_network(f
     assert not hasattr(fake_trt.BuilderFlag, "FP16")            # what broke fp16 cells before
     backend, example, ref = _prepare("fp16")
     calls = fake_trt.calls
-    assert ("create_network", 1 << 1) in calls                  # STRONGLY_TYPED only
+    # no flag: on 11.x bit 1 is PREFER_JIT_PYTHON_PLUGINS, and strong typing is implicit
+    assert ("create_network", 0) in calls and ("create_network", 1 << 1) not in calls
     assert "set_flag" not in _names(calls)
     info = backend.info()
     assert info["fp16_route"] == "fp16_onnx_strongly_typed"
-    assert info["network_flags"] == ["STRONGLY_TYPED"]
+    assert info["network_flags"] == ["STRONGLY_TYPED (implicit: every TensorRT 11 network)"]
     assert "FP16" not in info["builder_flags"]
     assert backend.io.input.dtype == torch.float16              # the graph's own types
     out = compare_to_reference(ref, backend.infer, example, 0.995)
@@ -146,3 +147,39 @@ def test_workspace_option_is_checked():
         create_backend("tensorrt", {"workspace_mib": -1})
     with pytest.raises(ValueError, match="has no option 'workspace'"):
         create_backend("tensorrt", {"workspace": 10})
+
+
+class TwoHeads(TinyNet):
+    """A segmentation net with an auxiliary head (a second graph output, another shape)."""
+
+    def forward(self, x):
+        main = super().forward(x)
+        return main, main.mean(dim=1, keepdim=True)[..., ::2, ::2]
+
+
+@pytest.mark.parametrize("fake_trt", ["8.2.1.8", "10.3.0", "11.0.0.9"], indirect=True)
+def test_a_multi_output_graph_times_and_scores_its_first_output_as_onnx_runtime_does(fake_trt):
+    backend = create_backend("tensorrt", {})
+    example = torch.randn(1, 3, 8, 12, generator=torch.Generator().manual_seed(1))
+    backend.prepare(TwoHeads(), example, torch.device("cpu"), "fp32", include_transfer=False)
+    with torch.no_grad():
+        main, aux = TwoHeads()(example)
+    out = backend.infer(example)
+    assert out.shape == main.shape != aux.shape
+    assert torch.allclose(out, main, atol=1e-4)
+
+
+@pytest.mark.parametrize("fake_trt", ["10.3.0", "11.0.0.9"], indirect=True)
+def test_engine_build_time_is_the_build_alone_and_the_flags_follow_the_headers(fake_trt):
+    creation = fake_trt.NetworkDefinitionCreationFlag
+    major = int(fake_trt.__version__.split(".")[0])
+    assert int(creation.STRONGLY_TYPED) == (1 if major == 10 else 0)
+    assert int(creation.PREFER_JIT_PYTHON_PLUGINS) == (2 if major == 10 else 1)
+    backend, _, _ = _prepare("fp16")
+    info = backend.info()
+    assert info["onnx_export_s"] > 0 and info["engine_build_s"] >= 0
+    assert info["engine_build_s"] < info["onnx_export_s"]      # the fake builds in no time
+    made = [c[1] for c in fake_trt.calls if c[0] == "create_network"]
+    # 10.x: STRONGLY_TYPED is bit 1 (the fp16 build without a BuilderFlag.FP16 is not used
+    # there); 11.x: no bit at all -- bit 1 would be PREFER_JIT_PYTHON_PLUGINS
+    assert made == [0]

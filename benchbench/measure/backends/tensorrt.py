@@ -80,9 +80,7 @@ class TensorRTBackend(BackendBase):
         self.tf32_in_force = self.set_tf32(device)
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.build_info: dict = {}
-        start = time.perf_counter()
         engine_bytes = self._build(model.eval(), example, precision)
-        self.build_info["engine_build_s"] = round(time.perf_counter() - start, 3)
         self.runtime = trt.Runtime(self.logger)
         self.engine = self.runtime.deserialize_cuda_engine(engine_bytes)
         if self.engine is None:
@@ -105,8 +103,10 @@ class TensorRTBackend(BackendBase):
         route = self._fp16_route() if precision == "fp16" else None
         graph_dtype = torch.float16 if route == "fp16_onnx_strongly_typed" else torch.float32
         on = self.device if graph_dtype == torch.float16 else torch.device("cpu")
+        start = time.perf_counter()
         graph = export_onnx(model.to(on, graph_dtype), example.to(on, graph_dtype),
                             self.exporter, self.opset)
+        self.build_info["onnx_export_s"] = round(time.perf_counter() - start, 3)
         self.graph_info = graph.info()
         builder = trt.Builder(self.logger)
         network, flags = self._network(builder, strongly_typed=route == "fp16_onnx_strongly_typed")
@@ -118,7 +118,9 @@ class TensorRTBackend(BackendBase):
         self._configure(config, precision, route)
         self.build_info.update(network_flags=flags, fp16_route=route,
                                **self._config_record(config))
+        start = time.perf_counter()          # parse done: the engine build alone
         serialized = builder.build_serialized_network(network, config)
+        self.build_info["engine_build_s"] = round(time.perf_counter() - start, 3)
         if serialized is None:
             raise RuntimeError("TensorRT failed to build an engine (see its log above)")
         return bytes(serialized)
@@ -129,7 +131,11 @@ class TensorRTBackend(BackendBase):
         if trt_version(self.trt) < (10, 0) and hasattr(creation, "EXPLICIT_BATCH"):
             flags |= 1 << int(creation.EXPLICIT_BATCH)
             names.append("EXPLICIT_BATCH")
-        if strongly_typed and hasattr(creation, "STRONGLY_TYPED"):
+        if trt_version(self.trt) >= (11, 0):
+            # every 11.x network is strongly typed; its STRONGLY_TYPED (0) is deprecated and
+            # the bits were renumbered (bit 1 is PREFER_JIT_PYTHON_PLUGINS): set nothing
+            names.append("STRONGLY_TYPED (implicit: every TensorRT 11 network)")
+        elif strongly_typed and hasattr(creation, "STRONGLY_TYPED"):
             flags |= 1 << int(creation.STRONGLY_TYPED)
             names.append("STRONGLY_TYPED")
         return builder.create_network(flags), names
@@ -168,7 +174,10 @@ class TensorRTBackend(BackendBase):
     # -- run ---------------------------------------------------------------------------
     def run(self):
         if self.include_transfer:
-            self.io.input.copy_(self.host_frame, non_blocking=True)
+            # on the engine's own stream, whatever stream is current (the power pass does not
+            # make it current): the copy is ordered before the engine reads the input
+            with _on_stream(self.stream):
+                self.io.input.copy_(self.host_frame, non_blocking=True)
         self.io.execute(self._stream_handle())
         return self.io.output
 
@@ -199,6 +208,11 @@ class TensorRTBackend(BackendBase):
                 **self.graph_info, **self.build_info}
 
 
+def _on_stream(stream):
+    import contextlib
+    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+
+
 class _NamedTensors:
     """TensorRT >= 8.5: I/O tensors by name, addresses set once, ``execute_async_v3``."""
 
@@ -212,7 +226,7 @@ class _NamedTensors:
                               dtype=_TRT_TO_TORCH[engine.get_tensor_dtype(name).name], device=device)
             if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                 self.input = buf
-            else:
+            elif not hasattr(self, "output"):    # the graph's first output, as ONNX Runtime
                 self.output = buf
             self.buffers[name] = buf
             context.set_tensor_address(name, buf.data_ptr())
@@ -234,7 +248,7 @@ class _BindingIndices:
                               dtype=_TRT_TO_TORCH[engine.get_binding_dtype(i).name], device=device)
             if engine.binding_is_input(i):
                 self.input = buf
-            else:
+            elif not hasattr(self, "output"):    # the graph's first output, as ONNX Runtime
                 self.output = buf
             self.pointers.append(buf.data_ptr())
 
