@@ -91,7 +91,7 @@ def estimate_cells(suite, cells) -> Estimate:
         if suite.remote:
             per_cell.append(None)
             reasons.append(f"runs on a board ({', '.join(r.label for r in suite.remote)}): no "
-                           f"estimate" if not getattr(backend, "in_process", True) else
+                           f"estimate" if not backend.capabilities.in_process else
                            "not run: the suite's boards run trtexec cells only")
             continue
         reason = backend.unavailable_reason(cell.device, cell.precision)

@@ -5,7 +5,8 @@ import torch
 
 import _fixtures  # noqa: F401 - registers tiny_seg
 from benchbench.errors import SuiteError
-from benchbench.measure.backends.base import apply_tf32, apply_tf32_state, tf32_state
+from benchbench.measure.backends.base import (Capabilities, apply_tf32, apply_tf32_state,
+                                              tf32_state)
 from benchbench.suite import suite_from_dict
 from conftest import requires_cuda
 
@@ -276,7 +277,7 @@ def test_each_side_of_a_pair_is_timed_the_way_its_backend_needs(monkeypatch):
             gpu.launch(0.020)
 
     class OrtLike:
-        host_synchronous = True
+        capabilities = Capabilities(host_synchronous=True)
 
         def run(self):
             gpu.sleep(0.008)
@@ -288,3 +289,23 @@ def test_each_side_of_a_pair_is_timed_the_way_its_backend_needs(monkeypatch):
     cell, ref = engine._time_chunk_paired(OrtLike(), EagerOnGpu(), 5, device)
     assert all(19.0 < r < 26.0 for r in ref), ref            # the reference's own work
     assert all(7.5 < c < 12.0 for c in cell), cell           # the cell's, after the queue drained
+
+
+# --- one capabilities record per backend ---------------------------------------------------------
+
+def test_every_backend_declares_what_it_is_and_the_readers_use_that():
+    from benchbench.measure.backends import BACKENDS, create_backend
+    from benchbench.report.tables import _runs_tensorrt
+
+    caps = {name: create_backend(name).capabilities for name in BACKENDS}
+    assert {n for n, c in caps.items() if c.host_synchronous} == {"onnxruntime"}
+    assert {n for n, c in caps.items() if not c.in_process} == {"trtexec"}
+    assert {n for n, c in caps.items() if c.own_stream} == {"tensorrt"}
+    assert {n for n, c in caps.items() if c.cuda_graphs} == {"cuda_graphs"}   # compile: once built
+    assert {n for n, c in caps.items() if c.dynamic_shapes} == {"eager", "channels_last", "compile"}
+    assert {n for n, c in caps.items() if c.tensorrt_engine} == {"tensorrt", "trtexec"}
+    assert {n for n in BACKENDS if _runs_tensorrt(n)} == {"tensorrt", "trtexec"}   # the 1.65 factor
+    assert not _runs_tensorrt("onnxruntime") and not _runs_tensorrt(None)
+    compiled = create_backend("compile")
+    compiled.used_cuda_graphs = True                  # what prepare finds out on a CUDA device
+    assert compiled.capabilities.cuda_graphs and compiled.capabilities.timing_hooks

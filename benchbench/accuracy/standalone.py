@@ -56,7 +56,7 @@ def run_eval(request: EvalRequest, on_image=None, on_start=None) -> tuple[Accura
     if reason:
         raise UsageError(f"--backend {request.backend} --precision {request.precision} on "
                          f"{device}: {reason}")
-    if cfg.multi_scale and not getattr(backend, "dynamic_shapes", True):
+    if cfg.multi_scale and not backend.capabilities.dynamic_shapes:
         raise UsageError(f"--backend {request.backend} runs one static shape; multi-scale / flip "
                          f"evaluation needs eager or channels_last")
     dataset = open_dataset(cfg.dataset, cfg.root, cfg.split)

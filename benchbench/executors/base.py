@@ -51,7 +51,7 @@ class Executor:
         from ..measure.backends import create_backend
 
         backend = create_backend(cell.backend, cell.backend_options)
-        if getattr(backend, "in_process", True):
+        if backend.capabilities.in_process:
             return None
         return (backend.unavailable_reason(cell.device, cell.precision)
                 or f"{cell.backend} runs out of process (the boards executor)")

@@ -34,7 +34,7 @@ class BoardsExecutor(Executor):
         from ..measure.backends import create_backend
 
         backend = create_backend(cell.backend, cell.backend_options)
-        if getattr(backend, "in_process", True):
+        if backend.capabilities.in_process:
             return (f"the suite runs on remote boards, which run trtexec cells only; "
                     f"{cell.backend_label} would run on this workstation instead")
         return backend.unavailable_reason(cell.device, cell.precision, remote=bool(self.remotes))

@@ -16,6 +16,7 @@ from .. import env, records
 from ..analysis import CONVENTIONS, analyze
 from ..cells import Cell, expand
 from ..measure.backends import create_backend
+from ..measure.backends.base import capabilities
 from ..measure.contract import check_logits
 from ..measure.energy import measure_energy
 from ..measure.engine import measure
@@ -48,7 +49,8 @@ def _protocol(cfg, result, device: torch.device, backend) -> dict:
         "warmup_iterations": result.warmup_iterations, "warmup_s": round(result.warmup_s, 4),
         "stop_reason": result.stop_reason, "iterations": result.iterations,
         "cudnn_benchmark": cfg.cudnn_benchmark if device.type == "cuda" else None,
-        "autograd": cfg.autograd, "cuda_graphs": bool(getattr(backend, "cuda_graphs", False)),
+        "autograd": cfg.autograd, "cuda_graphs": capabilities(backend).cuda_graphs,
+        "backend_capabilities": capabilities(backend).as_dict(),
         "include_transfer": cfg.include_transfer and device.type == "cuda",
         "threads": torch.get_num_threads(), "target_ci_rel": cfg.target_ci_rel,
         "max_time_s": cfg.max_time_s, "min_iterations": cfg.min_iterations,
@@ -193,7 +195,7 @@ def _stage_accuracy(ctx: CellContext) -> dict:
         return {"miou": None, "accuracy_unavailable": (
             f"no weights for {cell.model.label} in accuracy.weights: a randomly initialised "
             f"model's mIoU means nothing")}
-    if spec.config.multi_scale and not getattr(ctx.backend, "dynamic_shapes", True):
+    if spec.config.multi_scale and not capabilities(ctx.backend).dynamic_shapes:
         raise ValueError(f"{cell.backend} runs one static input shape; multi-scale / flip "
                          f"evaluation needs a backend with dynamic shapes (eager)")
     from ..accuracy import evaluate, open_dataset

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..records import latency_fields, robust_fps
+from .backends.base import capabilities
 from ..stats import LatencyStats
 
 PROTOCOLS = ("paper", "robust")
@@ -88,7 +89,7 @@ class TimingResult:
 
 
 def _sync_method(device: torch.device, protocol: str, backend=None) -> str:
-    if device.type == "cuda" and getattr(backend, "host_synchronous", False):
+    if device.type == "cuda" and capabilities(backend).host_synchronous:
         return "perf_counter (the backend's forward returns when the device is done)"
     if device.type == "cuda":
         return "cuda_events" if protocol == "robust" else "cuda_synchronize"
@@ -140,7 +141,7 @@ def clock_for(backend, device: torch.device) -> str:
     """How one forward of ``backend`` is timed: ``events`` (CUDA events around an asynchronous
     launch) or ``host`` (perf_counter: the forward returns when the work is done -- the CPU,
     or a host-synchronous backend such as ONNX Runtime, which runs on its own stream)."""
-    if device.type == "cuda" and not getattr(backend, "host_synchronous", False):
+    if device.type == "cuda" and not capabilities(backend).host_synchronous:
         return "events"
     return "host"
 
@@ -192,7 +193,7 @@ def _pairs_on_host(backend, reference, n: int) -> tuple[list, list]:
 
 def time_robust(backend, device: torch.device, cfg: TimingConfig,
                 reference=None) -> tuple[list[float], str, list[float]]:
-    events = device.type == "cuda" and not getattr(backend, "host_synchronous", False)
+    events = clock_for(backend, device) == "events"
     chunk_fn = _time_chunk_cuda if events else _time_chunk_cpu
     samples: list[float] = []
     ref_samples: list[float] = []
@@ -224,14 +225,13 @@ def time_robust(backend, device: torch.device, cfg: TimingConfig,
 def _stream_context(backend):
     """A backend with its own CUDA stream (TensorRT) is timed with that stream current, so the
     CUDA events bracket its work."""
-    stream = getattr(backend, "stream", None)
+    stream = backend.stream if capabilities(backend).own_stream else None
     return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
 
 
 def _hook(backend, name: str) -> None:
-    hook = getattr(backend, name, None)      # e.g. torch.compile counts recompilations
-    if hook is not None:
-        hook()
+    if capabilities(backend).timing_hooks:   # e.g. torch.compile counts recompilations
+        getattr(backend, name)()
 
 
 def measure(backend, device: torch.device, cfg: TimingConfig, reference=None) -> TimingResult:

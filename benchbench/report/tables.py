@@ -191,12 +191,19 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, list[dict]]:
     return frame, infos
 
 
+def _runs_tensorrt(backend_name) -> bool:
+    """Whether the cell's backend runs a TensorRT engine (FASSD's TensorRT FPS factor)."""
+    from ..measure.backends import BACKENDS
+    cls = BACKENDS.get(backend_name)
+    return bool(cls is not None and cls.CAPABILITIES.tensorrt_engine)
+
+
 def _add_normalisation(frame: pd.DataFrame) -> None:
     keys, values, estimates, reasons = [], [], [], []
     for _, r in frame.iterrows():
         key = device_key_for(r["device_name"], r["device"], r["target"])
         n = normalize_fps(r["fps"] if r["status"] == "ok" else None, key,
-                          tensorrt=r["backend_name"] in ("tensorrt", "trtexec"))
+                          tensorrt=_runs_tensorrt(r["backend_name"]))
         keys.append(key)
         values.append(n.value)
         estimates.append(n.estimate)

@@ -6,7 +6,7 @@ suite may give it (``OPTIONS``: name -> Option); ``create_backend(name, options)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import torch
@@ -46,6 +46,29 @@ class Option:
 TF32_OPTION = Option(None, (None, True, False),
                      help="allow TF32 for fp32 convolutions/matmuls on CUDA (default: leave "
                           "the library's default, recorded)")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend is, declared once per backend class (``CAPABILITIES``) and read by the
+    timing engine, the runner, the executors, the report and normalisation -- never probed."""
+
+    in_process: bool = True          # runs in a Python process (trtexec: the boards executor)
+    host_synchronous: bool = False   # a forward returns when the device is done: host clock
+    own_stream: bool = False         # runs on its own CUDA stream (``backend.stream``, prepared)
+    cuda_graphs: bool = False        # replays captured CUDA graphs (compile: known once built)
+    dynamic_shapes: bool = True      # takes any input shape once prepared
+    timing_hooks: bool = False       # ``timed_start()`` / ``timed_end()`` around the timed loop
+    tensorrt_engine: bool = False    # runs a TensorRT engine (FASSD's TensorRT FPS factor)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def capabilities(backend) -> Capabilities:
+    """The backend's declared capabilities (a test double without any: the defaults)."""
+    caps = getattr(backend, "capabilities", None)
+    return caps if isinstance(caps, Capabilities) else Capabilities()
 
 
 @dataclass(frozen=True)
@@ -101,8 +124,11 @@ class BackendBase:
 
     name = "?"
     OPTIONS: dict[str, Option] = {"tf32": TF32_OPTION}
-    dynamic_shapes = True
-    cuda_graphs = False              # the protocol's cuda_graphs field
+    CAPABILITIES = Capabilities()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.CAPABILITIES
 
     def __init__(self, **options):
         unknown = set(options) - set(self.OPTIONS)

@@ -8,11 +8,12 @@ compiled there (a recompilation, e.g. a guard that failed) flags the cell.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import torch
 from torch import nn
 
-from .base import Option, TF32_OPTION
+from .base import Capabilities, Option, TF32_OPTION
 from .eager import EagerBackend
 
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -40,6 +41,12 @@ def compiled_graphs() -> int | None:
 class CompileBackend(EagerBackend):
     name = "compile"
     _live = 0                        # prepared, not yet closed, in this process
+    CAPABILITIES = Capabilities(timing_hooks=True)
+    used_cuda_graphs = False         # inductor captured CUDA graphs (known once prepared)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return replace(self.CAPABILITIES, cuda_graphs=self.used_cuda_graphs)
     OPTIONS = {
         "mode": Option("default", MODES),
         "fullgraph": Option(False, (False, True), help="fail instead of splitting the graph"),
@@ -84,8 +91,8 @@ class CompileBackend(EagerBackend):
         self.cudagraph_skips = None if skips0 is None else cudagraph_skips() - skips0
         # the protocol's cuda_graphs: inductor captured the forward in CUDA graphs (its mode
         # asks for them, on a CUDA device, and it skipped none of the graphs)
-        self.cuda_graphs = (self.mode in CUDAGRAPH_MODES and device.type == "cuda"
-                            and not self.cudagraph_skips)
+        self.used_cuda_graphs = (self.mode in CUDAGRAPH_MODES and device.type == "cuda"
+                                 and not self.cudagraph_skips)
         self.recompiles_during_timing = None
         if self.graphs_compiled == 0:
             raise RuntimeError("torch.compile compiled no graph for this cell (Dynamo fell back "
@@ -109,7 +116,7 @@ class CompileBackend(EagerBackend):
     def info(self) -> dict:
         out = dict(super().info(), compile_mode=self.mode, fullgraph=self.fullgraph,
                    dynamic=False, compile_s=round(self.compile_s, 3),
-                   graphs_compiled=self.graphs_compiled, cuda_graphs=self.cuda_graphs,
+                   graphs_compiled=self.graphs_compiled, cuda_graphs=self.used_cuda_graphs,
                    cudagraph_skips=self.cudagraph_skips,
                    recompiles_during_timing=self.recompiles_during_timing)
         if self.recompiles_during_timing:

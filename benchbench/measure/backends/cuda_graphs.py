@@ -5,14 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Option, TF32_OPTION
+from .base import Capabilities, Option, TF32_OPTION
 from .eager import EagerBackend
 
 
 class CudaGraphsBackend(EagerBackend):
     name = "cuda_graphs"
-    cuda_graphs = True
-    dynamic_shapes = False           # the captured graph owns one input buffer
+    # the captured graph owns one input buffer
+    CAPABILITIES = Capabilities(cuda_graphs=True, dynamic_shapes=False)
     OPTIONS = {"warmup_calls": Option(3, kind=int, help="eager calls on a side stream before "
                                                          "capture (cuDNN picks algorithms)"),
                "tf32": TF32_OPTION}

@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .base import PRECISIONS, BackendBase, Option, TF32_OPTION, missing_library, synchronize
+from .base import (PRECISIONS, BackendBase, Capabilities, Option, TF32_OPTION, missing_library,
+                   synchronize)
 from .onnx_export import EXPORTERS, export_onnx
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
@@ -37,8 +38,8 @@ _NUMPY_DTYPES = {torch.float32: "float32", torch.float16: "float16"}
 
 class OnnxRuntimeBackend(BackendBase):
     name = "onnxruntime"
-    dynamic_shapes = False           # one static-shape graph per cell
-    host_synchronous = True          # run_with_iobinding waits for the provider
+    # one static-shape graph per cell; run_with_iobinding waits for the provider
+    CAPABILITIES = Capabilities(host_synchronous=True, dynamic_shapes=False)
     OPTIONS = {
         "provider": Option("auto", ("auto", *PROVIDERS),
                            help="execution provider; auto = cuda on a CUDA cell, else cpu"),

@@ -28,7 +28,7 @@ import time
 import torch
 from torch import nn
 
-from .base import BackendBase, Option, TF32_OPTION, missing_library, synchronize
+from .base import BackendBase, Capabilities, Option, TF32_OPTION, missing_library, synchronize
 from .onnx_export import export_onnx
 
 SUPPORTED = ((8, 2), (12, 0))          # [8.2, 12.0)
@@ -45,7 +45,8 @@ def trt_version(trt) -> tuple[int, int]:
 
 class TensorRTBackend(BackendBase):
     name = "tensorrt"
-    dynamic_shapes = False           # the engine is built for the cell's static input shape
+    # the engine is built for the cell's static input shape, and runs on its own stream
+    CAPABILITIES = Capabilities(own_stream=True, dynamic_shapes=False, tensorrt_engine=True)
     OPTIONS = {
         "workspace_mib": Option(1024, kind=int, help="builder workspace memory pool cap"),
         "builder_optimization_level": Option(None, (None, 0, 1, 2, 3, 4, 5),
@@ -242,7 +243,7 @@ class _BindingIndices:
     api = "binding_indices/execute_async_v2"
 
     def __init__(self, trt, engine, context, device):
-        self.context, self.pointers = context, []
+        self.context, self.pointers, self.buffers = context, [], []
         for i in range(engine.num_bindings):
             buf = torch.empty(tuple(engine.get_binding_shape(i)),
                               dtype=_TRT_TO_TORCH[engine.get_binding_dtype(i).name], device=device)
@@ -250,6 +251,7 @@ class _BindingIndices:
                 self.input = buf
             elif not hasattr(self, "output"):    # the graph's first output, as ONNX Runtime
                 self.output = buf
+            self.buffers.append(buf)         # every binding's memory lives as long as we do
             self.pointers.append(buf.data_ptr())
 
     def execute(self, stream_handle: int) -> None:

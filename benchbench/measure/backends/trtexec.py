@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from .base import BackendBase, Option
+from .base import BackendBase, Capabilities, Option
 
 LOCAL_FALLBACK = "/usr/src/tensorrt/bin/trtexec"
 
@@ -20,8 +20,8 @@ def local_trtexec() -> str | None:
 
 class TrtexecBackend(BackendBase):
     name = "trtexec"
-    dynamic_shapes = False
-    in_process = False               # the runner sends these cells to an executor
+    # the runner sends these cells to an executor (boards, or this machine's trtexec)
+    CAPABILITIES = Capabilities(in_process=False, dynamic_shapes=False, tensorrt_engine=True)
     OPTIONS = {
         "workspace_mib": Option(1024, kind=int, help="builder workspace (--workspace or "
                                                       "--memPoolSize=workspace:N by version)"),
