@@ -309,3 +309,19 @@ def test_every_backend_declares_what_it_is_and_the_readers_use_that():
     compiled = create_backend("compile")
     compiled.used_cuda_graphs = True                  # what prepare finds out on a CUDA device
     assert compiled.capabilities.cuda_graphs and compiled.capabilities.timing_hooks
+
+
+def test_the_gpu_acceptance_script_skips_cleanly_without_cuda(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: run benchmarks/gpu_acceptance.py itself (minutes)")
+    out = tmp_path / "acceptance.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_acceptance.py"
+    proc = subprocess.run([sys.executable, str(script), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["skipped"].startswith("no CUDA device")
