@@ -152,6 +152,16 @@ def test_saved_baselines_become_a_history_page_with_a_marked_step(tmp_path):
     [folder] = hist.find_histories(root)
     assert [p.name.split("-")[1][:9] for p in sorted(folder.glob("*.json"))] == \
         ["bbbbbbbb1", "cccccccc2", "dddddddd3"]            # --keep 3: the oldest is gone
+    # the newest run against the history: each cell's threshold says where it came from
+    gate = bench("check", out["run_dir"], "--baseline", "history", "--dir", root, "--json",
+                 cwd=tmp_path)
+    assert gate.returncode == 0, gate.stderr
+    checked = json.loads(gate.stdout)
+    assert checked["baseline"].startswith("history: ") and "(latest of 3)" in checked["baseline"]
+    [cell] = checked["cells"]
+    assert cell["threshold"] == 0.05 and cell["note"].endswith(
+        "threshold 5% (global: 2 run(s) in the history since its last change, 3 needed for "
+        "a band)")
     page = tmp_path / "history.html"
     done = bench("history", "--dir", root, "-o", page, "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

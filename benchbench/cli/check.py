@@ -49,6 +49,9 @@ def add_parser(sub) -> None:
                      help="default: results/baselines/<device>/<suite>.json; 'history': the "
                           "newest of that baseline's saved history, each cell gated by its own "
                           "noise band over the last runs (bench history)")
+    chk.add_argument("--dir", default="results/baselines",
+                     help="baselines folder for the default baseline and 'history' "
+                          "(default: results/baselines)")
     add_verdict_options(chk)
     chk.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary")
     chk.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
@@ -68,7 +71,7 @@ def run(args) -> int:
                ((args.markdown, "--markdown", gate.markdown), (args.junit, "--junit", gate.junit))
                if path]
     result = check(args.run, args.baseline, metric, threshold, alpha, args.allow_env_change,
-                   work_gate=work_gate)
+                   root=args.dir, work_gate=work_gate)
     for path, fn in outputs:
         write_atomic(path, fn(result))
     if args.json:
