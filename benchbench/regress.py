@@ -240,8 +240,13 @@ def bootstrap_ratio_ci(cur: list[float], base: list[float], n_boot: int = 2000,
         c = [cur[rng.randrange(len(cur))] for _ in cur]
         b = [base[rng.randrange(len(base))] for _ in base]
         ratios.append(statistics.median(c) / statistics.median(b))
-    ratios.sort()
-    return ratios[int(0.025 * n_boot)], ratios[min(n_boot - 1, int(0.975 * n_boot))]
+    return _percentile_ci(sorted(ratios))
+
+
+def _percentile_ci(ratios: list[float]) -> tuple[float, float]:
+    """The 95% percentile interval of sorted bootstrap ratios."""
+    n = len(ratios)
+    return ratios[int(0.025 * n)], ratios[min(n - 1, int(0.975 * n))]
 
 
 MIN_PROCESSES = 3     # per side, for a hierarchical bootstrap's p-value to mean anything
@@ -280,7 +285,7 @@ def hierarchical_bootstrap(cur: list[list], base: list[list], n_boot: int = 2000
     below = sum(r <= 1 for r in ratios)
     above = sum(r >= 1 for r in ratios)
     p = min(1.0, 2 * (min(below, above) + 1) / (n_boot + 1))
-    return (ratios[int(0.025 * n_boot)], ratios[min(n_boot - 1, int(0.975 * n_boot))]), p
+    return _percentile_ci(ratios), p
 
 
 # --- the comparison ------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def finalize(record: dict, repeats: list[dict], timing, reference) -> dict:
                 if r["round"] < len(reference.per_round_ms) else None
             r["reference_ms"] = ref
             r["drift_normalised"] = r["centre_ms"] / ref if ref and r["centre_ms"] else None
-    processes = getattr(timing, "processes", 1)
+    processes = timing.processes
     record["repeats_requested"] = timing.repeats * processes
     if processes > 1:
         record["processes"] = processes

@@ -13,12 +13,7 @@ processes first, then rounds (Kalibera & Jones 2013).
 """
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass, field
 
 from .. import records
@@ -59,24 +54,13 @@ class LocalExecutor(Executor):
     def _run_process(self, process: int, cells: list, state: "RoundsState", reference) -> None:
         """Rounds ``process * repeats`` .. of ``cells`` in a fresh worker; its results merged
         into ``state`` (a worker that dies fails the cells it ran)."""
-        from .process import _read_reply, _stop, _wait, death
+        from .process import death, run_worker
 
         repeats = self.ctx.suite.timing.repeats
         payload = dict(self.ctx.payload(cells[0]), cell_ids=[c.id for c in cells],
                        rounds={"first": process * repeats, "count": repeats,
                                "total": state.total, "process": process})
-        with tempfile.TemporaryDirectory(prefix="bench-rounds-") as tmp:
-            reply_path = os.path.join(tmp, "reply.json")
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "benchbench.executors.worker", reply_path],
-                stdin=subprocess.PIPE)
-            try:
-                worker.stdin.write(json.dumps(payload, default=str).encode())
-                worker.stdin.close()
-                _wait(worker, None)
-            finally:
-                _stop(worker)
-            reply = _read_reply(reply_path)
+        reply, _, worker = run_worker(payload)
         if reply is None or "rounds" not in reply:
             why = (reply or {}).get("error") or death(worker.returncode)
             state.fail_all(cells, f"process {process + 1} of "

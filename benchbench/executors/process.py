@@ -34,18 +34,7 @@ class ProcessExecutor(Executor):
 
     def _run_one(self, cell) -> dict:
         where = Where(self.name, cell.device)
-        with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
-            reply_path = os.path.join(tmp, "reply.json")
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "benchbench.executors.worker", reply_path],
-                stdin=subprocess.PIPE)
-            try:
-                worker.stdin.write(json.dumps(self.ctx.payload(cell), default=str).encode())
-                worker.stdin.close()
-                why = _wait(worker, self.options.get("timeout_s"))
-            finally:
-                _stop(worker)
-            reply = _read_reply(reply_path)
+        reply, why, worker = run_worker(self.ctx.payload(cell), self.options.get("timeout_s"))
         if reply is not None and "record" in reply:
             return reply["record"]
         if reply is not None:          # the worker could not even start the cell
@@ -55,6 +44,23 @@ class ProcessExecutor(Executor):
         return records.failed(cell, self.ctx.suite, self.ctx.run_id,
                               why or death(worker.returncode),
                               executor=where.as_dict(pid=worker.pid))
+
+
+def run_worker(payload: dict, timeout_s=None):
+    """``payload`` run by a fresh ``python -m benchbench.executors.worker``: its reply (None
+    if it wrote none), why it was stopped (a timeout, or None) and the ended process."""
+    with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+        reply_path = os.path.join(tmp, "reply.json")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "benchbench.executors.worker", reply_path],
+            stdin=subprocess.PIPE)
+        try:
+            worker.stdin.write(json.dumps(payload, default=str).encode())
+            worker.stdin.close()
+            why = _wait(worker, timeout_s)
+        finally:
+            _stop(worker)
+        return _read_reply(reply_path), why, worker
 
 
 def _wait(worker, timeout_s) -> str | None:
