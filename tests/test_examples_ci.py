@@ -72,7 +72,10 @@ def test_paired_gate_passes_the_same_model_and_fails_a_heavier_one(tmp_path):
     result = json.loads(check.stdout)
     assert result["metric"] == "latency_rel_p50"
     cell = next(c for c in result["cells"] if c["cell_id"].startswith("my_segnet@"))
-    assert cell["verdict"] == "unchanged" and 0.9 < cell["ratio"] < 1.1
+    # an A/A pair passes the gate; on a noisy machine its 95% CI may reach past the threshold
+    # (then "inconclusive", which does not fail CI), but it is never attributed to the model
+    assert cell["verdict"] in ("unchanged", "inconclusive"), cell
+    assert 0.9 < cell["ratio"] < 1.1 and not result["regressions"], cell
     heavier = source.replace("return TinySegNet(num_classes)",
                              "return TinySegNet(num_classes, width=64)")
     assert heavier != source
@@ -201,7 +204,7 @@ def test_the_ci_examples_run_as_written_on_a_local_checkout(tmp_path, flavour, j
     gate = run_script(rest[0], work, env)
     assert gate.returncode == exit_code, gate.stdout + gate.stderr
     summary = (work / "gate.md").read_text()
-    verdict = "regressed" if exit_code else "unchanged"
+    verdict = "regressed" if exit_code else "(unchanged|inconclusive)"   # noisy A/A: see above
     assert re.search(rf"`my_segnet@64x128/b1/eager-fp32/cpu` .*{verdict}", summary), summary
     assert "`main_my_segnet@64x128/b1/eager-fp32/cpu` | " in summary
     assert "reference (not gated)" in summary
