@@ -332,7 +332,7 @@ def test_sigterm_stops_trtexec_on_the_board_cleans_up_and_resume_completes(tmp_p
         (root / "board.json").write_text(json.dumps(dict(cfg, run_s=0.3)))
         resumed = subprocess.run(["python3", "-m", "benchbench", "run", "--resume", str(run_dir),
                                   "--no-progress"], capture_output=True, text=True)
-        assert resumed.returncode == 0, resumed.stderr
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         records = [json.loads(x) for x in run_dir.joinpath("records.jsonl").open()]
         assert sorted(r["cell_id"] for r in records) == [
             "tiny_seg@32x64/b1/trtexec-fp16/cuda", "tiny_seg@64x128/b1/trtexec-fp16/cuda"]
