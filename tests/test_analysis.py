@@ -164,3 +164,42 @@ def test_the_other_computed_shapes_equal_the_real_ops():
     for got, real in cases:
         assert got == list(real.shape)
     assert c._broadcast_shape((torch.zeros(5, 7), torch.zeros(5, 7, dtype=torch.float64))) is None
+
+
+def test_upsampling_by_a_scale_factor_is_sized_like_aten():
+    """``nn.Upsample(scale_factor=...)`` runs the ``.vec`` overloads without an output size;
+    the counting mode sizes them as ATen does (truncating ``size * scale``), so the meta
+    decomposition (which imports sympy, ~2 s) never runs, and counts are unchanged."""
+    import subprocess
+    import sys
+
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from benchbench.analysis.counters import _upsample_size, count_on_meta
+
+    for h, w in ((5, 7), (13, 33), (64, 128)):
+        x = torch.zeros(1, 2, h, w)
+        for scale in (0.5, 1.7, 2, 2.3, 8, (1.5, 0.75)):
+            for mode, name, at in (("bilinear", "upsample_bilinear2d", 3),
+                                   ("nearest", "upsample_nearest2d", 2)):
+                pair = list(scale) if isinstance(scale, tuple) else [float(scale)] * 2
+                args = [x, None, False, None][:at] + [pair]
+                real = F.interpolate(x, scale_factor=scale, mode=mode,
+                                     **({"align_corners": False} if mode == "bilinear" else {}))
+                assert _upsample_size(name, args) == list(real.shape[2:]), (h, w, scale, mode)
+    assert _upsample_size("upsample_nearest2d", [torch.zeros(1, 1, 1, 1), None, [0.5, 0.5]]) \
+        is None                                      # an empty output: the kernel raises
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.Upsample(scale_factor=2, mode="bilinear"),
+                          nn.Upsample(scale_factor=1.5, mode="nearest"))
+    counted = count_on_meta(model, (1, 3, 20, 24))
+    assert counted["macs_by_op"]["upsample_bilinear2d"] == 4 * 4 * 20 * 24
+    assert counted["macs_by_op"]["upsample_nearest2d"] == 4 * 30 * 36
+    fresh = subprocess.run([sys.executable, "-c", (
+        "import sys; from torch import nn; from benchbench.analysis.counters import count_on_meta;"
+        "count_on_meta(nn.Sequential(nn.Conv2d(3, 4, 1), nn.Upsample(scale_factor=2, "
+        "mode='bilinear')), (1, 3, 8, 8)); print('sympy' in sys.modules)")],
+        capture_output=True, text=True)
+    assert fresh.stdout.strip() == "False", fresh.stderr

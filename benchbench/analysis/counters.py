@@ -275,6 +275,21 @@ def _arange(args, kwargs):
                        device=kwargs["device"])
 
 
+def _upsample_size(name: str, args):
+    """The output size of a 2-d upsample: given, or (the ``.vec`` overloads, e.g.
+    ``nn.Upsample(scale_factor=2)``) ATen's ``int64_t(input_size * scale)`` per side, whose
+    meta decomposition imports sympy on first use (about 2 s)."""
+    x, size = args[0], args[1]
+    if size is not None:
+        return list(size)
+    at = 3 if name == "upsample_bilinear2d" else 2
+    scales = args[at] if len(args) > at else None
+    if x.dim() != 4 or scales is None or len(scales) != 2:
+        return None
+    size = [int(n * float(scale)) for n, scale in zip(x.shape[2:], scales)]
+    return size if min(size) > 0 else None          # the kernel raises for an empty output
+
+
 def _shape_only(name: str, args, kwargs):
     """The op's output without running its meta kernel, where its shape follows from the
     arguments (elementwise ops: the input's; in place: the input itself); None otherwise."""
@@ -290,8 +305,9 @@ def _shape_only(name: str, args, kwargs):
             return torch.empty(shape, dtype=args[0].dtype, device=args[0].device)
     if name in _COMPARE and _same_shape_operands(args):
         return _like(args[0], torch.bool)
-    if name in ("upsample_bilinear2d", "upsample_nearest2d") and args[1] is not None:
-        return args[0].new_empty((*args[0].shape[:2], *args[1]))
+    if name in ("upsample_bilinear2d", "upsample_nearest2d"):
+        size = _upsample_size(name, args)
+        return None if size is None else args[0].new_empty((*args[0].shape[:2], *size))
     if name == "arange":
         return _arange(args, kwargs or {})
     if name == "adaptive_max_pool2d" and not kwargs:          # values and their indices
