@@ -58,7 +58,7 @@ SlurmctldHost=localhost
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket={sock},cred_expire=10
+AuthInfo=socket={sock},cred_expire=5
 CredType=cred/munge
 SlurmctldPort={_free_port()}
 SlurmdPort={_free_port()}
@@ -73,6 +73,7 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=1,bf_interval=1
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2

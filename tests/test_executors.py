@@ -180,6 +180,7 @@ def _run_of(four_runs, executor: str):
     return runs[executor]
 
 
+@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
 @pytest.mark.parametrize("executor", ["local", "process", "ray", "slurm"])
 def test_the_same_suite_runs_on_every_executor_each_cell_once(four_runs, executor, tmp_path):
     run_dir = _run_of(four_runs, executor)
@@ -190,6 +191,7 @@ def test_the_same_suite_runs_on_every_executor_each_cell_once(four_runs, executo
     assert f"{executor}: {socket.gethostname()}" in html            # where each cell ran
 
 
+@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
 def test_records_have_one_schema_apart_from_executor(four_runs):
     runs, _ = four_runs
     assert {"local", "process"} <= set(runs)
@@ -204,6 +206,7 @@ def test_records_have_one_schema_apart_from_executor(four_runs):
                 {k: local[r["cell_id"]][k] for k in CELL_FIELDS if k != "run_id"}
 
 
+@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
 def test_workers_are_fresh_processes_and_say_where_they_ran(four_runs):
     runs, _ = four_runs
     here = os.getpid()
@@ -212,18 +215,21 @@ def test_workers_are_fresh_processes_and_say_where_they_ran(four_runs):
     assert len(set(pids["process"])) == 4 and here not in pids["process"]
 
 
+@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
 def test_slurm_records_say_which_job_and_node(four_runs):
     slurm = [r["executor"]["slurm"] for r in records(_run_of(four_runs, "slurm"))]
     assert {s["node"] for s in slurm} == {"localhost"} and len({s["job_id"] for s in slurm}) == 4
     assert all(s["restarts"] == 0 and s["array_job_id"] for s in slurm)
 
 
+@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
 def test_exclusive_slurm_jobs_never_overlap(four_runs):
     spans = sorted((r["executor"]["started_unix"], r["executor"]["finished_unix"])
                    for r in records(_run_of(four_runs, "slurm")))
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
 
 
+@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
 def test_concurrent_ray_tasks_get_different_gpus(four_runs):
     """Ray's logical GPUs (2 on the local cluster, 1 per task, and 1 CPU per task so that two
     run at once): tasks that ran at the same time were given different devices, and the
@@ -341,7 +347,7 @@ def test_sigterm_of_the_driver_cancels_its_jobs(slurm, tmp_path):
 def test_a_preempted_slurm_job_is_requeued_and_runs_its_cell_again(slurm, tmp_path, capsys):
     """Preemption as SLURM does it (SIGTERM, then the job's warning signal USR2): submitit's
     handler requeues the job, which runs the cell again from the start."""
-    slow = dict(TIMING, max_time_s=6.0, target_ci_rel=1e-6)       # runs its 6 s
+    slow = dict(TIMING, max_time_s=3.0, target_ci_rel=1e-6)       # runs its 3 s
     path = suite(tmp_path, {"name": "slurm", "poll_s": 0.5}, models=["fassd_net_l2"],
                  sizes=[[64, 128]], timing=slow)
     out_dir = tmp_path / "out"

@@ -57,6 +57,7 @@ def busy_run(tmp_path_factory):
     return run_dir, proc, {r["cell_id"]: r for r in records if r["status"] == "ok"}
 
 
+@pytest.mark.xdist_group("test_one_truth.busy_run")   # shares the module's run
 def test_a_cells_fps_is_one_number_under_one_name_everywhere(busy_run, tmp_path):
     run_dir, proc, records = busy_run
     assert len(records) == 4
@@ -108,6 +109,7 @@ def test_a_cells_fps_is_one_number_under_one_name_everywhere(busy_run, tmp_path)
             pytest.approx(sorted(by_cell.values())), draw.__name__
 
 
+@pytest.mark.xdist_group("test_one_truth.busy_run")   # shares the module's run
 def test_busy_cells_are_marked_where_their_numbers_are_shown(busy_run, tmp_path):
     run_dir, proc, records = busy_run
     busy = [r for r in records.values() if r["busy"]]
@@ -184,6 +186,7 @@ def paired_runs(tmp_path_factory):
     return runs
 
 
+@pytest.mark.xdist_group("test_one_truth.paired_runs")   # shares the module's run
 def test_check_rests_its_verdict_on_the_pairing_and_does_not_gate_the_reference(paired_runs,
                                                                                  tmp_path):
     a, b = paired_runs
@@ -202,6 +205,7 @@ def test_check_rests_its_verdict_on_the_pairing_and_does_not_gate_the_reference(
     assert cells[CELL]["ratio"] > 1.3
 
 
+@pytest.mark.xdist_group("test_one_truth.paired_runs")   # shares the module's run
 def test_compare_shows_the_numbers_check_gives(paired_runs, tmp_path):
     a, b = paired_runs
     for extra in ((), ("--metric", "latency_ms_p50")):

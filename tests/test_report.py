@@ -55,6 +55,7 @@ def _gpu_run(root: Path) -> Path:
     return run
 
 
+@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
 def test_single_cpu_run_report(runs, tmp_path, capsys):
     out = tmp_path / "r.html"
     assert main(["report", str(runs[0]), "-o", str(out)]) == 0
@@ -73,6 +74,7 @@ def test_single_cpu_run_report(runs, tmp_path, capsys):
     assert "4 measured cell(s) not placed: 4 x no speed factor for the host CPU" in html
 
 
+@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
 def test_merged_report_with_a_gpu_run(runs, tmp_path, capsys):
     out = tmp_path / "merged.html"
     assert main(["report", *map(str, runs), "-o", str(out), "--json"]) == 0
@@ -102,6 +104,7 @@ def _chromium():
         "google-chrome")
 
 
+@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium (.ci/run installs Debian's)")
 def test_report_in_headless_chromium(runs, tmp_path):
     from PIL import Image
@@ -122,6 +125,7 @@ def test_report_in_headless_chromium(runs, tmp_path):
     assert img.size == (1400, 2000) and len(colors) > 50     # not a blank page
 
 
+@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium (.ci/run installs Debian's)")
 def test_cpu_report_in_chromium_shows_the_users_points(runs, tmp_path):
     out = tmp_path / "cpu.html"
@@ -138,6 +142,7 @@ def test_cpu_report_in_chromium_shows_the_users_points(runs, tmp_path):
     assert "<svg" in dom and re.search(r"<title>[^<]+FPS norm\., [0-9.]+% mIoU</title>", dom)
 
 
+@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
 def test_cpu_report_shows_the_users_points_and_reasons(runs, tmp_path):
     out = tmp_path / "cpu.html"
     assert main(["report", str(runs[0]), "-o", str(out)]) == 0
@@ -160,6 +165,7 @@ def test_cpu_report_shows_the_users_points_and_reasons(runs, tmp_path):
     assert html.count("<svg") == 1 and re.search(r"<g id=\"bbpt-0\"><title>[^<]+ FPS norm\., ", html)
 
 
+@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
 def test_same_run_twice_does_not_duplicate_rows(runs):
     once, _ = load_runs([runs[0]])
     twice, infos = load_runs([runs[0], runs[0]])
@@ -234,6 +240,7 @@ def test_fps_error_bars_come_from_the_median_ci():
     assert hi == pytest.approx([1000 / 9 - 100, 2000 / 9 - 200, 0.0])
 
 
+@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
 def test_a_zoo_scale_report_stays_readable(runs, tmp_path):
     """14 models x 4 sizes (generated from a measured cell, as benchmarks/report_scale.py does):
     no panel holds more than 8 models, a crowded speed/cost panel labels its Pareto front only,
@@ -360,6 +367,7 @@ document.body.setAttribute('data-width', document.documentElement.scrollWidth);
 </script></body>"""
 
 
+@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium (.ci/run installs Debian's)")
 def test_legends_cover_no_point_and_wide_tables_fit_the_page_in_chromium(runs, tmp_path):
     """In the browser: no legend box intersects a measured or published point of the inline
@@ -383,6 +391,7 @@ def test_legends_cover_no_point_and_wide_tables_fit_the_page_in_chromium(runs, t
     assert int(re.search(r'data-width="(\d+)"', dom).group(1)) <= 1400
 
 
+@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
 def test_the_protocol_table_shows_the_threads_a_run_used(runs, tmp_path):
     from benchbench.report.html import protocol_settings
     frame, infos = load_runs([runs[0]])

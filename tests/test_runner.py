@@ -196,3 +196,36 @@ def test_resume_cuts_a_torn_tail(tmp_path, capsys):
 def test_resume_of_a_non_run_dir(tmp_path, capsys):
     assert main(["run", "--resume", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_cells_run_over_a_frozen_heap_which_is_thawed_after(tmp_path):
+    """The collection after each cell walks only what the cells made: what was alive when the
+    run started is frozen while its cells run, thawed after; a heap someone else froze stays
+    theirs (not thawed)."""
+    import gc
+
+    import benchbench
+    from torch import nn
+
+    seen = []
+
+    @benchbench.register_model(family="test", paper="none")
+    def freeze_probe(*, num_classes: int = 19):
+        seen.append(gc.get_freeze_count())
+        return nn.Conv2d(3, num_classes, 1)
+
+    suite = tmp_path / "probe.yaml"
+    suite.write_text("name: probe\ndevice: cpu\nmodels: [freeze_probe]\nresolutions: [[32, 64]]\n"
+                     "timing: {warmup: 1, min_iterations: 3, max_time_s: 0.05, repeats: 2}\n")
+    assert gc.get_freeze_count() == 0
+    assert benchbench.run_suite(suite, out_dir=tmp_path, progress=False).ok == 1
+    assert len(seen) >= 2 and min(seen) > 10_000       # torch's objects, frozen in every round
+    assert gc.get_freeze_count() == 0
+    gc.freeze()                                         # a caller's own frozen heap
+    try:
+        before = gc.get_freeze_count()
+        assert benchbench.run_suite(suite, out_dir=tmp_path, progress=False).ok == 1
+        # not thawed, and nothing of the run's frozen for good (refcounting may free a few)
+        assert 10_000 < gc.get_freeze_count() <= before
+    finally:
+        gc.unfreeze()

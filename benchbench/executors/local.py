@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .. import records
 from .base import Executor, Where
-from .stages import run_round
+from .stages import frozen_heap, run_round
 
 
 class LocalExecutor(Executor):
@@ -142,6 +142,13 @@ def run_rounds(state: RoundsState, cells: list, suite, run_id: str, round_number
                process: int = 0) -> None:
     """The rounds ``round_numbers`` of ``cells`` in this process, each in a shuffled order,
     opened by the reference; ``emit(cell)`` once a cell's last round (or its failure) is in."""
+    with frozen_heap():
+        _run_rounds(state, cells, suite, run_id, round_numbers, rng, reference, on_start, emit,
+                    process)
+
+
+def _run_rounds(state, cells, suite, run_id, round_numbers, rng, reference, on_start, emit,
+                process) -> None:
     last = state.total - 1
     for round_no in round_numbers:
         order = _round_order(cells, state.total, rng)

@@ -235,6 +235,23 @@ def run_cell(cell: Cell, suite: Suite, run_id: str, only: tuple[str, ...] | None
 
 
 @contextlib.contextmanager
+def frozen_heap():
+    """What is alive when cells start running (torch, the suite, the caller's objects) is
+    frozen (``gc.freeze``) until they are done, so the collection after every cell walks only
+    what the cells made: about 90 ms a cell with torch imported, microseconds frozen. Nothing
+    is frozen where someone else already froze (``gc.unfreeze`` would thaw theirs too)."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
 def current_device(device: torch.device):
     """``device`` (``cuda:N``) is the current CUDA device for the block, the previous one after:
     CUDA events record on the current device's stream, ``torch.cuda.graph`` captures on one,
@@ -307,9 +324,15 @@ def run_cell_rounds(cell: Cell, suite: Suite, run_id: str) -> dict:
     """The cell's ``timing.repeats`` rounds one after the other, in this process (an executor
     that runs one cell by itself), each opened by the builtin reference workload when the suite
     has one. Returns the cell's final record."""
-    from ..rounds import ReferenceWorkload, finalize
+    from ..rounds import ReferenceWorkload
 
-    reference = ReferenceWorkload.for_suite(suite, [cell])
+    with frozen_heap():
+        return _run_cell_rounds(cell, suite, run_id, ReferenceWorkload.for_suite(suite, [cell]))
+
+
+def _run_cell_rounds(cell: Cell, suite: Suite, run_id: str, reference) -> dict:
+    from ..rounds import finalize
+
     n = suite.timing.repeats
     record, repeats = None, []
     for round_no in range(n):
