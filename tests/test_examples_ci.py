@@ -13,7 +13,7 @@ import pytest
 import xml.etree.ElementTree as ET
 
 import yaml
-from conftest import requires_cuda
+from conftest import ALONE, alone, requires_cuda
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "ci"
@@ -61,6 +61,7 @@ def run(suite: Path, out: Path) -> str:
     return json.loads(done.stdout)["run_dir"]
 
 
+@alone               # the A/A pair's ratio is asserted: no other test may load the machine
 def test_paired_gate_passes_the_same_model_and_fails_a_heavier_one(tmp_path):
     source = (EXAMPLES / "my_models.py").read_text()
     base = run(paired_checkout(tmp_path / "main", source), tmp_path / "res")
@@ -181,7 +182,7 @@ def gitlab_job(name: str) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("flavour, job, model_change, exit_code", [
-    ("github", "paired-gate", None, 0),
+    pytest.param("github", "paired-gate", None, 0, marks=ALONE),       # an A/A pair
     ("gitlab", "latency-paired", "width=64", 1),
 ])
 def test_the_ci_examples_run_as_written_on_a_local_checkout(tmp_path, flavour, job,

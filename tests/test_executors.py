@@ -108,6 +108,12 @@ def check_four_ok(run_dir, executor: str) -> list[dict]:
     return recs
 
 
+# Under pytest-xdist, the tests of the module's four-executor run and the other Ray tests run on
+# one worker: the run is made once, and `ray stop --force` (the end of the existing-cluster test)
+# stops every Ray process on the machine, another worker's local cluster too.
+ray_worker = pytest.mark.xdist_group("test_executors.ray")
+
+
 # --- the same suite on every executor ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -180,7 +186,7 @@ def _run_of(four_runs, executor: str):
     return runs[executor]
 
 
-@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
+@ray_worker
 @pytest.mark.parametrize("executor", ["local", "process", "ray", "slurm"])
 def test_the_same_suite_runs_on_every_executor_each_cell_once(four_runs, executor, tmp_path):
     run_dir = _run_of(four_runs, executor)
@@ -191,7 +197,7 @@ def test_the_same_suite_runs_on_every_executor_each_cell_once(four_runs, executo
     assert f"{executor}: {socket.gethostname()}" in html            # where each cell ran
 
 
-@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
+@ray_worker
 def test_records_have_one_schema_apart_from_executor(four_runs):
     runs, _ = four_runs
     assert {"local", "process"} <= set(runs)
@@ -206,7 +212,7 @@ def test_records_have_one_schema_apart_from_executor(four_runs):
                 {k: local[r["cell_id"]][k] for k in CELL_FIELDS if k != "run_id"}
 
 
-@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
+@ray_worker
 def test_workers_are_fresh_processes_and_say_where_they_ran(four_runs):
     runs, _ = four_runs
     here = os.getpid()
@@ -215,21 +221,21 @@ def test_workers_are_fresh_processes_and_say_where_they_ran(four_runs):
     assert len(set(pids["process"])) == 4 and here not in pids["process"]
 
 
-@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
+@ray_worker
 def test_slurm_records_say_which_job_and_node(four_runs):
     slurm = [r["executor"]["slurm"] for r in records(_run_of(four_runs, "slurm"))]
     assert {s["node"] for s in slurm} == {"localhost"} and len({s["job_id"] for s in slurm}) == 4
     assert all(s["restarts"] == 0 and s["array_job_id"] for s in slurm)
 
 
-@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
+@ray_worker
 def test_exclusive_slurm_jobs_never_overlap(four_runs):
     spans = sorted((r["executor"]["started_unix"], r["executor"]["finished_unix"])
                    for r in records(_run_of(four_runs, "slurm")))
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
 
 
-@pytest.mark.xdist_group("test_executors.four_runs")   # shares the module's run
+@ray_worker
 def test_concurrent_ray_tasks_get_different_gpus(four_runs):
     """Ray's logical GPUs (2 on the local cluster, 1 per task, and 1 CPU per task so that two
     run at once): tasks that ran at the same time were given different devices, and the
@@ -265,6 +271,7 @@ def test_a_dead_worker_process_fails_its_cell_and_resume_completes(tmp_path, cap
     assert {r["status"] for r in by_model(out["run_dir"]).values()} == {"ok"}
 
 
+@ray_worker
 def test_a_lost_ray_worker_is_retried_once_then_fails(tmp_path, capsys):
     pytest.importorskip("ray", reason="the ray executor needs ray")
     models = ["lost_kill_once", "lost_kill_always", "lost_fine"]
@@ -478,6 +485,7 @@ def test_slurm_without_sbatch_on_path_says_so(tmp_path, capsys, monkeypatch):
     assert code == 2 and "submits with sbatch, which is not on PATH" in capsys.readouterr().err
 
 
+@ray_worker
 def test_ray_on_an_existing_cluster_by_address(tmp_path):
     """A cluster started apart (``ray start --head``, as a lab's is), reached by address with
     Ray's token authentication; the driver disconnects at the end and the cluster stays."""

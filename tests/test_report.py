@@ -163,6 +163,16 @@ def test_cpu_report_shows_the_users_points_and_reasons(runs, tmp_path):
     assert "min_iterations=5" in timing
     # the trade-off is inline SVG whose unlabelled published points have hover titles
     assert html.count("<svg") == 1 and re.search(r"<g id=\"bbpt-0\"><title>[^<]+ FPS norm\., ", html)
+    # cells timed while the machine was busy say so, and keep their power column's reason
+    busy = tmp_path / "busy_run"
+    shutil.copytree(runs[0], busy)
+    lines = [dict(json.loads(line), busy=True, busy_reasons=["other processes used 60% of the CPUs"])
+             for line in (busy / "records.jsonl").read_text().splitlines()]
+    (busy / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert main(["report", str(busy), "-o", str(tmp_path / "busy.html")]) == 0
+    html = (tmp_path / "busy.html").read_text()
+    assert html.count("<td>ok, BUSY</td>") == 4 and html.count("<td>n/a [1]</td>") == 4
+    assert html.count("[1] power sampling not requested (power.sampler: none)") == 1
 
 
 @pytest.mark.xdist_group("test_report.runs")   # shares the module's run
@@ -240,6 +250,14 @@ def test_fps_error_bars_come_from_the_median_ci():
     assert hi == pytest.approx([1000 / 9 - 100, 2000 / 9 - 200, 0.0])
 
 
+def _models_drawn(ax) -> set:
+    """The models in a panel's legend (not its published-FPS lines, nor the busy crosses that
+    cells timed while the machine was busy add)."""
+    from benchbench.report import figures
+    return {t for t in ax.get_legend_handles_labels()[1]
+            if "FPS" not in t and t != figures.BUSY_LABEL}
+
+
 @pytest.mark.xdist_group("test_report.runs")   # shares the module's run
 def test_a_zoo_scale_report_stays_readable(runs, tmp_path):
     """14 models x 4 sizes (generated from a measured cell, as benchmarks/report_scale.py does):
@@ -266,10 +284,9 @@ def test_a_zoo_scale_report_stays_readable(runs, tmp_path):
     panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
     assert len(panels) > 1 and "one panel per model family" in note
     for ax in panels:
-        models_drawn = {t for t in ax.get_legend_handles_labels()[1] if "FPS" not in t}
+        models_drawn = _models_drawn(ax)
         assert 0 < len(models_drawn) <= figures.MAX_SERIES_PER_PANEL
-    assert sum(len({t for t in ax.get_legend_handles_labels()[1] if "FPS" not in t})
-               for ax in panels) == 14                       # every model, in one panel each
+    assert sum(len(_models_drawn(ax)) for ax in panels) == 14   # every model, in one panel each
     plt.close(fig)
 
     # a user's 13 unregistered models: one family too large for a panel, drawn in two
@@ -280,7 +297,7 @@ def test_a_zoo_scale_report_stays_readable(runs, tmp_path):
     titles = sorted(ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title())
     assert [t.rsplit(" / ", 1)[-1] for t in titles] == ["other models (1/2)",
                                                         "other models (2/2)"]
-    assert sorted(len({t for t in ax.get_legend_handles_labels()[1] if "FPS" not in t})
+    assert sorted(len(_models_drawn(ax))
                   for ax in fig.axes if ax.get_visible() and ax.get_title()) == [6, 7]
     plt.close(fig)
 

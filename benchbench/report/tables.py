@@ -88,8 +88,8 @@ def cells_summary(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         return pd.DataFrame(columns=CELL_SUMMARY_COLUMNS), []
     view = frame.copy()
     view["backend"] = view["backend"] + "-" + view["precision"]
+    view["power"], notes = power_column(view)          # reads the plain status: before BUSY
     view["status"] = [status_text(r) for _, r in view.iterrows()]
-    view["power"], notes = power_column(view)
     view["output vs eager fp32"] = [equivalence_text(r) for _, r in view.iterrows()]
     return view[CELL_SUMMARY_COLUMNS].rename(columns={"fps": frame_fps_label(frame)}), notes
 
