@@ -1,12 +1,15 @@
 """The executor seam: the same 4-cell suite on every executor (local, a worker process per
 cell, a real local Ray cluster, a real one-node SLURM cluster), workers that die, jobs that
 are cancelled, a driver that is killed, and the one-GPU-per-timing-cell check."""
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -108,10 +111,9 @@ def check_four_ok(run_dir, executor: str) -> list[dict]:
     return recs
 
 
-# Under pytest-xdist, the tests of the module's four-executor run and the other Ray tests run on
-# one worker: the run is made once, and `ray stop --force` (the end of the existing-cluster test)
-# stops every Ray process on the machine, another worker's local cluster too.
-ray_worker = pytest.mark.xdist_group("test_executors.ray")
+# Under pytest-xdist the tests of the module's four-executor run are dealt to one worker, which
+# makes the run once.
+four_runs_worker = pytest.mark.xdist_group("test_executors.four_runs")
 
 
 # --- the same suite on every executor ------------------------------------------------------------
@@ -186,7 +188,7 @@ def _run_of(four_runs, executor: str):
     return runs[executor]
 
 
-@ray_worker
+@four_runs_worker
 @pytest.mark.parametrize("executor", ["local", "process", "ray", "slurm"])
 def test_the_same_suite_runs_on_every_executor_each_cell_once(four_runs, executor, tmp_path):
     run_dir = _run_of(four_runs, executor)
@@ -197,7 +199,7 @@ def test_the_same_suite_runs_on_every_executor_each_cell_once(four_runs, executo
     assert f"{executor}: {socket.gethostname()}" in html            # where each cell ran
 
 
-@ray_worker
+@four_runs_worker
 def test_records_have_one_schema_apart_from_executor(four_runs):
     runs, _ = four_runs
     assert {"local", "process"} <= set(runs)
@@ -212,7 +214,7 @@ def test_records_have_one_schema_apart_from_executor(four_runs):
                 {k: local[r["cell_id"]][k] for k in CELL_FIELDS if k != "run_id"}
 
 
-@ray_worker
+@four_runs_worker
 def test_workers_are_fresh_processes_and_say_where_they_ran(four_runs):
     runs, _ = four_runs
     here = os.getpid()
@@ -221,21 +223,21 @@ def test_workers_are_fresh_processes_and_say_where_they_ran(four_runs):
     assert len(set(pids["process"])) == 4 and here not in pids["process"]
 
 
-@ray_worker
+@four_runs_worker
 def test_slurm_records_say_which_job_and_node(four_runs):
     slurm = [r["executor"]["slurm"] for r in records(_run_of(four_runs, "slurm"))]
     assert {s["node"] for s in slurm} == {"localhost"} and len({s["job_id"] for s in slurm}) == 4
     assert all(s["restarts"] == 0 and s["array_job_id"] for s in slurm)
 
 
-@ray_worker
+@four_runs_worker
 def test_exclusive_slurm_jobs_never_overlap(four_runs):
     spans = sorted((r["executor"]["started_unix"], r["executor"]["finished_unix"])
                    for r in records(_run_of(four_runs, "slurm")))
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
 
 
-@ray_worker
+@four_runs_worker
 def test_concurrent_ray_tasks_get_different_gpus(four_runs):
     """Ray's logical GPUs (2 on the local cluster, 1 per task, and 1 CPU per task so that two
     run at once): tasks that ran at the same time were given different devices, and the
@@ -271,7 +273,28 @@ def test_a_dead_worker_process_fails_its_cell_and_resume_completes(tmp_path, cap
     assert {r["status"] for r in by_model(out["run_dir"]).values()} == {"ok"}
 
 
-@ray_worker
+def test_a_local_ray_cluster_is_the_runs_own(monkeypatch):
+    """Without an address the executor starts a cluster of its own (address "local"): Ray's
+    default would join a cluster `ray start` left on this machine, where local_num_cpus and
+    local_num_gpus cannot apply and which the run's end must not stop."""
+    import importlib.machinery
+    import types
+
+    from benchbench.executors.ray_tasks import RayExecutor
+
+    calls = []
+    fake = types.ModuleType("ray")
+    fake.__spec__ = importlib.machinery.ModuleSpec("ray", None)
+    fake.is_initialized = lambda: False
+    fake.init = lambda **kw: calls.append(kw)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    RayExecutor(None, {"local_num_cpus": 2, "local_num_gpus": 1})
+    assert calls == [{"address": "local", "num_cpus": 2, "num_gpus": 1,
+                      "include_dashboard": False, "log_to_driver": False}]
+    RayExecutor(None, {"address": "head:6379"})
+    assert calls[1] == {"address": "head:6379", "log_to_driver": False}
+
+
 def test_a_lost_ray_worker_is_retried_once_then_fails(tmp_path, capsys):
     pytest.importorskip("ray", reason="the ray executor needs ray")
     models = ["lost_kill_once", "lost_kill_always", "lost_fine"]
@@ -485,7 +508,6 @@ def test_slurm_without_sbatch_on_path_says_so(tmp_path, capsys, monkeypatch):
     assert code == 2 and "submits with sbatch, which is not on PATH" in capsys.readouterr().err
 
 
-@ray_worker
 def test_ray_on_an_existing_cluster_by_address(tmp_path):
     """A cluster started apart (``ray start --head``, as a lab's is), reached by address with
     Ray's token authentication; the driver disconnects at the end and the cluster stays."""
@@ -495,8 +517,10 @@ def test_ray_on_an_existing_cluster_by_address(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")      # short: Ray's socket paths
     subprocess.run(cli + ["start", "--head", "--num-cpus", "2", "--port", str(port),
-                          "--include-dashboard", "false", "--disable-usage-stats"],
+                          "--include-dashboard", "false", "--disable-usage-stats",
+                          f"--temp-dir={temp_dir}"],
                    check=True, capture_output=True, timeout=180)
     try:
         path = suite(tmp_path, {"name": "ray", "address": f"127.0.0.1:{port}"},
@@ -516,7 +540,30 @@ def test_ray_on_an_existing_cluster_by_address(tmp_path):
                                 capture_output=True, text=True, timeout=60)
         assert status.returncode == 0, status.stderr       # still up after the run
     finally:
-        subprocess.run(cli + ["stop", "--force"], capture_output=True, timeout=120)
+        _stop_ray_cluster(temp_dir)
+
+
+def _stop_ray_cluster(temp_dir: str) -> None:
+    """End the cluster `ray start --temp-dir` made: the processes naming its folder and their
+    children (agents, workers), not every Ray process on the machine as `ray stop` does (which
+    would end another test's local cluster too)."""
+    import psutil
+
+    procs = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(temp_dir in part for part in proc.info["cmdline"] or ()):
+                procs.update({p.pid: p for p in (proc, *proc.children(recursive=True))})
+        except psutil.Error:
+            continue
+    for proc in procs.values():
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(list(procs.values()), timeout=15)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_a_worker_runs_the_cells_repeats_each_opened_by_the_builtin_reference(tmp_path, capsys):

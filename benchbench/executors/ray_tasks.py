@@ -66,8 +66,8 @@ class RayExecutor(Executor):
     def _init(self, address: str | None) -> None:
         if address:
             self.ray.init(address=address, log_to_driver=False)
-        else:
-            self.ray.init(num_cpus=self.options.get("local_num_cpus"),
+        else:   # "local": a cluster of its own, not one `ray start` left on this machine
+            self.ray.init(address="local", num_cpus=self.options.get("local_num_cpus"),
                           num_gpus=self.options.get("local_num_gpus"),
                           include_dashboard=False, log_to_driver=False)
 
