@@ -36,7 +36,11 @@ def four_backends(tmp_path_factory):
                 ["eager", "channels_last", "onnxruntime", "compile"])
 
 
-@pytest.mark.xdist_group("test_backends.four_backends")   # shares the module's run
+# the tests that use `four_backends` go to one pytest-xdist worker, which makes it once
+shares_four_backends = pytest.mark.xdist_group("test_backends.four_backends")
+
+
+@shares_four_backends
 def test_every_backend_runs_ok_and_agrees_with_eager_fp32(four_backends):
     summary, records = four_backends
     assert summary.ok == 8 and summary.failed == summary.skipped == 0
@@ -47,7 +51,7 @@ def test_every_backend_runs_ok_and_agrees_with_eager_fp32(four_backends):
         assert r["equivalence_reference"] == "eager-fp32/cpu"
 
 
-@pytest.mark.xdist_group("test_backends.four_backends")   # shares the module's run
+@shares_four_backends
 def test_onnxruntime_records_how_it_ran(four_backends):
     _, records = four_backends
     info = records["tiny_seg@32x64/b1/onnxruntime-fp32/cpu"]["backend_info"]
@@ -61,7 +65,7 @@ def test_onnxruntime_records_how_it_ran(four_backends):
     assert info["onnx_ops"]["Conv"] == 2 and info["onnx_ops"]["Relu"] == 1
 
 
-@pytest.mark.xdist_group("test_backends.four_backends")   # shares the module's run
+@shares_four_backends
 def test_compile_time_is_recorded_apart_from_timing(four_backends):
     _, records = four_backends
     r = records["tiny_seg@32x64/b1/compile-fp32/cpu"]
@@ -73,7 +77,7 @@ def test_compile_time_is_recorded_apart_from_timing(four_backends):
     assert r["protocol"]["cuda_graphs"] is False
 
 
-@pytest.mark.xdist_group("test_backends.four_backends")   # shares the module's run
+@shares_four_backends
 def test_report_puts_backends_side_by_side(four_backends, tmp_path):
     summary, _ = four_backends
     page = render([summary.run_dir], tmp_path / "r.html").read_text()

@@ -126,7 +126,11 @@ def test_a_run_on_a_full_disk_stops_with_one_line_and_resumes(small_disk, tmp_pa
         f"tiny_seg@{h}x{w}/b1/eager-fp32/cpu" for h, w in ((32, 64), (64, 128), (96, 192)))
 
 
-@pytest.mark.xdist_group("test_faults.good_run")   # shares the module's run
+# the tests that use `good_run` go to one pytest-xdist worker, which makes it once
+shares_good_run = pytest.mark.xdist_group("test_faults.good_run")
+
+
+@shares_good_run
 def test_outputs_on_a_full_disk_are_one_line_and_leave_the_old_file(small_disk, good_run,
                                                                     capsys):
     export = small_disk / "cells.csv"
@@ -144,7 +148,7 @@ def test_outputs_on_a_full_disk_are_one_line_and_leave_the_old_file(small_disk, 
     assert not list(small_disk.glob(".*.tmp"))
 
 
-@pytest.mark.xdist_group("test_faults.good_run")   # shares the module's run
+@shares_good_run
 def test_baseline_save_on_a_read_only_filesystem_is_one_line(good_run, capsys):
     code, err = cli(capsys, "baseline", "save", good_run, "--dir", "/proc/benchbench-baselines")
     assert code == 1
@@ -178,7 +182,7 @@ def test_sigterm_keeps_finished_cells_and_says_how_to_resume(tmp_path):
 
 # --- 4. one writer per run directory, unique run ids ---------------------------------------------
 
-@pytest.mark.xdist_group("test_faults.good_run")   # shares the module's run
+@shares_good_run
 def test_a_second_process_on_the_same_run_dir_is_refused(good_run, tmp_path, capsys):
     import shutil
 
@@ -279,7 +283,7 @@ def test_a_suite_name_cannot_leave_the_results_folder(tmp_path, capsys, name):
     assert not Path("/tmp/abs").exists() and not (tmp_path.parent / "x").exists()
 
 
-@pytest.mark.xdist_group("test_faults.good_run")   # shares the module's run
+@shares_good_run
 def test_a_baseline_name_cannot_leave_its_folder(good_run, tmp_path, capsys):
     code, err = cli(capsys, "baseline", "save", good_run, "--dir", tmp_path / "b", "--name",
                     "../../evil")
@@ -303,7 +307,7 @@ def _copy_run(run_dir, tmp_path):
     return Path(shutil.copytree(run_dir, tmp_path / "copy"))
 
 
-@pytest.mark.xdist_group("test_faults.good_run")   # shares the module's run
+@shares_good_run
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "run.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe"), "not UTF-8"),
     (lambda d: (d / "run.json").write_text("[1, 2]"), "a JSON object is expected"),
@@ -333,7 +337,7 @@ def test_damaged_run_files_are_one_line(good_run, tmp_path, capsys, damage, mess
     ({"c": {"latency_ms_p50": 0}}, "cells.c.latency_ms_p50: must be a positive finite number"),
     ({"c": {"samples_ms": [1.0, 0.0]}}, "cells.c.samples_ms[1]: must be a positive finite"),
 ])
-@pytest.mark.xdist_group("test_faults.good_run")   # shares the module's run
+@shares_good_run
 def test_a_baseline_that_lies_is_one_line(good_run, tmp_path, capsys, cells, message):
     from benchbench.regress import baseline_from_run
     baseline = baseline_from_run(good_run)

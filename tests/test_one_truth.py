@@ -57,7 +57,11 @@ def busy_run(tmp_path_factory):
     return run_dir, proc, {r["cell_id"]: r for r in records if r["status"] == "ok"}
 
 
-@pytest.mark.xdist_group("test_one_truth.busy_run")   # shares the module's run
+# the tests that use `busy_run` go to one pytest-xdist worker, which makes it once
+shares_busy_run = pytest.mark.xdist_group("test_one_truth.busy_run")
+
+
+@shares_busy_run
 def test_a_cells_fps_is_one_number_under_one_name_everywhere(busy_run, tmp_path):
     run_dir, proc, records = busy_run
     assert len(records) == 4
@@ -109,7 +113,7 @@ def test_a_cells_fps_is_one_number_under_one_name_everywhere(busy_run, tmp_path)
             pytest.approx(sorted(by_cell.values())), draw.__name__
 
 
-@pytest.mark.xdist_group("test_one_truth.busy_run")   # shares the module's run
+@shares_busy_run
 def test_busy_cells_are_marked_where_their_numbers_are_shown(busy_run, tmp_path):
     run_dir, proc, records = busy_run
     busy = [r for r in records.values() if r["busy"]]
@@ -186,7 +190,11 @@ def paired_runs(tmp_path_factory):
     return runs
 
 
-@pytest.mark.xdist_group("test_one_truth.paired_runs")   # shares the module's run
+# the tests that use `paired_runs` go to one pytest-xdist worker, which makes it once
+shares_paired_runs = pytest.mark.xdist_group("test_one_truth.paired_runs")
+
+
+@shares_paired_runs
 def test_check_rests_its_verdict_on_the_pairing_and_does_not_gate_the_reference(paired_runs,
                                                                                  tmp_path):
     a, b = paired_runs
@@ -205,7 +213,7 @@ def test_check_rests_its_verdict_on_the_pairing_and_does_not_gate_the_reference(
     assert cells[CELL]["ratio"] > 1.3
 
 
-@pytest.mark.xdist_group("test_one_truth.paired_runs")   # shares the module's run
+@shares_paired_runs
 def test_compare_shows_the_numbers_check_gives(paired_runs, tmp_path):
     a, b = paired_runs
     for extra in ((), ("--metric", "latency_ms_p50")):

@@ -37,6 +37,10 @@ def runs(tmp_path_factory):
     return dirs
 
 
+# the tests that use `runs` go to one pytest-xdist worker, which makes it once
+shares_runs = pytest.mark.xdist_group("test_report.runs")
+
+
 def _gpu_run(root: Path) -> Path:
     """A hand-written record on an H100 (not a measurement: it exercises the report's GPU paths,
     normalisation with a spec-estimate factor and the roofline, on a machine without a GPU)."""
@@ -55,7 +59,7 @@ def _gpu_run(root: Path) -> Path:
     return run
 
 
-@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
+@shares_runs
 def test_single_cpu_run_report(runs, tmp_path, capsys):
     out = tmp_path / "r.html"
     assert main(["report", str(runs[0]), "-o", str(out)]) == 0
@@ -74,7 +78,7 @@ def test_single_cpu_run_report(runs, tmp_path, capsys):
     assert "4 measured cell(s) not placed: 4 x no speed factor for the host CPU" in html
 
 
-@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
+@shares_runs
 def test_merged_report_with_a_gpu_run(runs, tmp_path, capsys):
     out = tmp_path / "merged.html"
     assert main(["report", *map(str, runs), "-o", str(out), "--json"]) == 0
@@ -104,7 +108,7 @@ def _chromium():
         "google-chrome")
 
 
-@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
+@shares_runs
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium (.ci/run installs Debian's)")
 def test_report_in_headless_chromium(runs, tmp_path):
     from PIL import Image
@@ -125,7 +129,7 @@ def test_report_in_headless_chromium(runs, tmp_path):
     assert img.size == (1400, 2000) and len(colors) > 50     # not a blank page
 
 
-@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
+@shares_runs
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium (.ci/run installs Debian's)")
 def test_cpu_report_in_chromium_shows_the_users_points(runs, tmp_path):
     out = tmp_path / "cpu.html"
@@ -142,7 +146,7 @@ def test_cpu_report_in_chromium_shows_the_users_points(runs, tmp_path):
     assert "<svg" in dom and re.search(r"<title>[^<]+FPS norm\., [0-9.]+% mIoU</title>", dom)
 
 
-@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
+@shares_runs
 def test_cpu_report_shows_the_users_points_and_reasons(runs, tmp_path):
     out = tmp_path / "cpu.html"
     assert main(["report", str(runs[0]), "-o", str(out)]) == 0
@@ -166,7 +170,8 @@ def test_cpu_report_shows_the_users_points_and_reasons(runs, tmp_path):
     # cells timed while the machine was busy say so, and keep their power column's reason
     busy = tmp_path / "busy_run"
     shutil.copytree(runs[0], busy)
-    lines = [dict(json.loads(line), busy=True, busy_reasons=["other processes used 60% of the CPUs"])
+    reasons = ["other processes used 60% of the CPUs"]
+    lines = [dict(json.loads(line), busy=True, busy_reasons=reasons)
              for line in (busy / "records.jsonl").read_text().splitlines()]
     (busy / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert main(["report", str(busy), "-o", str(tmp_path / "busy.html")]) == 0
@@ -175,7 +180,7 @@ def test_cpu_report_shows_the_users_points_and_reasons(runs, tmp_path):
     assert html.count("[1] power sampling not requested (power.sampler: none)") == 1
 
 
-@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
+@shares_runs
 def test_same_run_twice_does_not_duplicate_rows(runs):
     once, _ = load_runs([runs[0]])
     twice, infos = load_runs([runs[0], runs[0]])
@@ -258,7 +263,7 @@ def _models_drawn(ax) -> set:
             if "FPS" not in t and t != figures.BUSY_LABEL}
 
 
-@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
+@shares_runs
 def test_a_zoo_scale_report_stays_readable(runs, tmp_path):
     """14 models x 4 sizes (generated from a measured cell, as benchmarks/report_scale.py does):
     no panel holds more than 8 models, a crowded speed/cost panel labels its Pareto front only,
@@ -384,7 +389,7 @@ document.body.setAttribute('data-width', document.documentElement.scrollWidth);
 </script></body>"""
 
 
-@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
+@shares_runs
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium (.ci/run installs Debian's)")
 def test_legends_cover_no_point_and_wide_tables_fit_the_page_in_chromium(runs, tmp_path):
     """In the browser: no legend box intersects a measured or published point of the inline
@@ -408,7 +413,7 @@ def test_legends_cover_no_point_and_wide_tables_fit_the_page_in_chromium(runs, t
     assert int(re.search(r'data-width="(\d+)"', dom).group(1)) <= 1400
 
 
-@pytest.mark.xdist_group("test_report.runs")   # shares the module's run
+@shares_runs
 def test_the_protocol_table_shows_the_threads_a_run_used(runs, tmp_path):
     from benchbench.report.html import protocol_settings
     frame, infos = load_runs([runs[0]])

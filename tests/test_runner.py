@@ -221,6 +221,15 @@ def test_cells_run_over_a_frozen_heap_which_is_thawed_after(tmp_path):
     assert benchbench.run_suite(suite, out_dir=tmp_path, progress=False).ok == 1
     assert len(seen) >= 2 and min(seen) > 10_000       # torch's objects, frozen in every round
     assert gc.get_freeze_count() == 0
+    # what a worker process, SLURM job or Ray task runs: one cell's rounds
+    from benchbench.cells import expand
+    from benchbench.executors.stages import run_cell_rounds
+    from benchbench.suite import load_suite
+
+    seen.clear()
+    probe = load_suite(suite)
+    assert run_cell_rounds(expand(probe, "cpu")[0], probe, "probe-run")["status"] == "ok"
+    assert len(seen) == 2 and min(seen) > 10_000 and gc.get_freeze_count() == 0
     gc.freeze()                                         # a caller's own frozen heap
     try:
         before = gc.get_freeze_count()

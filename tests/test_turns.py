@@ -1,4 +1,4 @@
-"""tests/conftest.py's turns under pytest-xdist: an ``alone`` test (one that times models
+"""The turns of tests/_turns.py under pytest-xdist: an ``alone`` test (one that times models
 against each other) runs while no other test runs; the other tests share the machine."""
 import json
 import os

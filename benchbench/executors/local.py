@@ -137,18 +137,12 @@ class _Emitter:
         self.on_record(final)
 
 
+@frozen_heap()
 def run_rounds(state: RoundsState, cells: list, suite, run_id: str, round_numbers: range,
                rng: random.Random, reference, on_start=None, emit=None,
                process: int = 0) -> None:
     """The rounds ``round_numbers`` of ``cells`` in this process, each in a shuffled order,
     opened by the reference; ``emit(cell)`` once a cell's last round (or its failure) is in."""
-    with frozen_heap():
-        _run_rounds(state, cells, suite, run_id, round_numbers, rng, reference, on_start, emit,
-                    process)
-
-
-def _run_rounds(state, cells, suite, run_id, round_numbers, rng, reference, on_start, emit,
-                process) -> None:
     last = state.total - 1
     for round_no in round_numbers:
         order = _round_order(cells, state.total, rng)

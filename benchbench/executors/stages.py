@@ -239,7 +239,8 @@ def frozen_heap():
     """What is alive when cells start running (torch, the suite, the caller's objects) is
     frozen (``gc.freeze``) until they are done, so the collection after every cell walks only
     what the cells made: about 90 ms a cell with torch imported, microseconds frozen. Nothing
-    is frozen where someone else already froze (``gc.unfreeze`` would thaw theirs too)."""
+    is frozen where someone else already froze (``gc.unfreeze`` would thaw theirs too). A
+    context manager, or a decorator: ``@frozen_heap()``."""
     if gc.get_freeze_count():
         yield
         return
@@ -320,19 +321,14 @@ def run_round(cell: Cell, suite: Suite, run_id: str, round_no: int, position: in
     return result, repeat_summary(result, round_no, position, busy, suite.timing.keep_samples)
 
 
+@frozen_heap()
 def run_cell_rounds(cell: Cell, suite: Suite, run_id: str) -> dict:
     """The cell's ``timing.repeats`` rounds one after the other, in this process (an executor
     that runs one cell by itself), each opened by the builtin reference workload when the suite
     has one. Returns the cell's final record."""
-    from ..rounds import ReferenceWorkload
+    from ..rounds import ReferenceWorkload, finalize
 
-    with frozen_heap():
-        return _run_cell_rounds(cell, suite, run_id, ReferenceWorkload.for_suite(suite, [cell]))
-
-
-def _run_cell_rounds(cell: Cell, suite: Suite, run_id: str, reference) -> dict:
-    from ..rounds import finalize
-
+    reference = ReferenceWorkload.for_suite(suite, [cell])
     n = suite.timing.repeats
     record, repeats = None, []
     for round_no in range(n):
