@@ -15,7 +15,7 @@ from .errors import BenchError, ExecutorError, UsageError
 from .executors import RunContext, create_executor
 from .executors.stages import run_cell  # noqa: F401 - the public one-cell entry point
 from .fileio import WriteFailed
-from .signals import Terminated, sigterm_unwinds
+from .signals import Terminated, interrupts_unwind, raise_if_lost
 from .store import RunStore, current_records, new_run_id
 from .suite import Suite, suite_from_dict
 
@@ -98,7 +98,7 @@ def run_suite(suite: Suite | str | Path | None = None, out_dir: str | Path = "re
     if isinstance(suite, (str, Path)):
         from .suite import load_suite
         suite = load_suite(suite)
-    with sigterm_unwinds():
+    with interrupts_unwind():
         store, suite, run_id, resumed = _open_store(suite, out_dir, resume, run_id,
                                                     allow_env_change, plugins)
         try:
@@ -210,15 +210,24 @@ def run_cells(todo: list[Cell], suite: Suite, run_id: str, store: RunStore, repo
                 plan[id(chosen)].append(cell)
         for executor in chain:
             if plan[id(executor)]:
-                executor.run(plan[id(executor)], writer, on_start=reporter.cell_started)
+                executor.run(plan[id(executor)], writer,
+                             on_start=lambda cell: _started(cell, reporter))
             if executor.run_info:
                 store.update_info(**executor.run_info)
         for record in refused:
             writer(record)
+        raise_if_lost()
     finally:
         for executor in chain:
             executor.close()
     return len(todo)
+
+
+def _started(cell: Cell, reporter) -> None:
+    """Before a cell (or a round of it) starts: a Ctrl-C or SIGTERM that was swallowed since
+    the last one (see ``signals``) stops the run here."""
+    raise_if_lost()
+    reporter.cell_started(cell)
 
 
 def _executors(suite: Suite, ctx: RunContext) -> list:

@@ -180,6 +180,51 @@ def test_sigterm_keeps_finished_cells_and_says_how_to_resume(tmp_path):
     assert not (run_dir / "run.json").read_text().count("completed_at")
 
 
+CTRL_C_IN_A_FINALIZER = '''
+import os
+import signal
+from torch import nn
+from benchbench import register_model
+
+
+class CtrlCWhenCollected(nn.Module):
+    """Ctrl-C arrives while the garbage collector finalizes the first cell's model: Python
+    drops an exception raised in a finalizer (an "Exception ignored" line) and goes on."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.conv = nn.Conv2d(3, num_classes, 1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+    def __del__(self):
+        if not self.conv.weight.is_meta and os.environ.pop("CTRL_C_ONCE", None):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):       # the handler runs here, inside the finalizer
+                pass
+
+
+@register_model(family="test", paper="none")
+def ctrl_c_when_collected(*, num_classes: int = 19):
+    return CtrlCWhenCollected(num_classes)
+'''
+
+
+def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(tmp_path, capsys, monkeypatch):
+    plugin = tmp_path / "ctrl_c_model.py"
+    plugin.write_text(CTRL_C_IN_A_FINALIZER)
+    suite = write_suite(tmp_path / "s.yaml", models=["ctrl_c_when_collected"],
+                        plugins=[str(plugin)])
+    monkeypatch.setenv("CTRL_C_ONCE", "1")
+    code, err = cli(capsys, "run", suite, "--out", tmp_path / "out", "--no-progress")
+    run_dir = next((tmp_path / "out").iterdir())
+    assert code == 130
+    assert one_line(err) == (f"bench: interrupted after 1 of 3 cells; finished cells are kept. "
+                             f"Resume with: bench run --resume {run_dir}")
+    assert [r["status"] for r in records(run_dir)] == ["ok"]
+
+
 # --- 4. one writer per run directory, unique run ids ---------------------------------------------
 
 @shares_good_run

@@ -169,7 +169,7 @@ def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path):
     records = wait_for_records(out_dir, 1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert "finished cells are kept. Resume with: bench run --resume" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert records is not None and len(read_records(records)) >= 1

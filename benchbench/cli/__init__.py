@@ -8,7 +8,7 @@ import os
 import sys
 
 from ..errors import BenchError
-from ..signals import sigterm_unwinds
+from ..signals import interrupts_unwind
 from . import (analyze, baseline, check, compare, devices, export, history, literature, models,
                report, run, telemetry)
 from . import eval as eval_
@@ -40,7 +40,7 @@ def _silence_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with sigterm_unwinds():
+        with interrupts_unwind():
             code = COMMANDS[args.command].run(args)
         sys.stdout.flush()
         return code
