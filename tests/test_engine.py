@@ -51,6 +51,26 @@ def test_robust_protocol_statistics_and_stop_rule():
     assert r.metrics(batch=4)["fps"] == pytest.approx(4000 / s.p50_ms, rel=1e-6)
 
 
+class Sleeping(nn.Module):
+    """A forward of at least 10 ms, whatever the machine."""
+
+    def forward(self, x):
+        import time
+        time.sleep(0.01)
+        return x
+
+
+def test_robust_keeps_to_its_time_budget():
+    """After the first min_iterations the next chunk is sized to what the budget has left, not
+    to a fixed quarter second (which took 2 + 25 forwards of 10 ms for a 0.1 s budget)."""
+    backend = create_backend("eager")
+    backend.prepare(Sleeping(), torch.randn(1, 3, 8, 8), torch.device("cpu"), "fp32", False)
+    r = measure(backend, torch.device("cpu"), TimingConfig(
+        warmup=0, min_iterations=2, max_time_s=0.1, target_ci_rel=1e-9))
+    assert r.stop_reason == "time_budget"
+    assert 2 <= r.iterations <= 11, r.iterations        # 0.1 s of 10 ms forwards, one over at most
+
+
 def test_robust_stops_at_max_iterations_and_ci_target():
     backend, _ = prepared()
     r = measure(backend, torch.device("cpu"), TimingConfig(min_iterations=5, max_iterations=12,
