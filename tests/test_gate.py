@@ -11,7 +11,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from scipy.stats import mannwhitneyu
 
 from benchbench.cli import main
 from benchbench.errors import SuiteError
@@ -159,6 +158,7 @@ def test_regressed_unchanged_improved_new_missing_failed():
     assert 1 / 1.05 <= same.ci95[0] and same.ci95[1] <= 1.05
     slow = v["slow"]
     assert slow.verdict == "regressed" and slow.ratio == pytest.approx(1.2)
+    from scipy.stats import mannwhitneyu       # here, not at the top: every xdist worker collects
     assert slow.p_value == pytest.approx(mannwhitneyu([x * 1.2 for x in A], A).pvalue)
     assert slow.ci95[0] <= 1.2 <= slow.ci95[1] and slow.n == (7, 7) and slow.unit == "repeats"
     assert v["fast"].verdict == "improved"
