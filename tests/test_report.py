@@ -24,15 +24,14 @@ timing: {{protocol: {protocol}, warmup: 1, iterations: 3, min_iterations: 5, max
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
+    import benchbench
+
     root = tmp_path_factory.mktemp("runs")
     dirs = []
     for name, protocol in (("robust_run", "robust"), ("paper_run", "paper")):
         suite = root / f"{name}.yaml"
         suite.write_text(SUITE.format(name=name, protocol=protocol))
-        out = subprocess.run([sys.executable, "-m", "benchbench.cli", "run", str(suite), "--out",
-                              str(root), "--json", "--no-progress"], capture_output=True,
-                             text=True, check=True).stdout
-        dirs.append(Path(json.loads(out)["run_dir"]))
+        dirs.append(benchbench.run_suite(suite, out_dir=root, progress=False).run_dir)
     dirs.append(_gpu_run(root))
     return dirs
 
