@@ -238,3 +238,24 @@ def test_cells_run_over_a_frozen_heap_which_is_thawed_after(tmp_path):
         assert 10_000 < gc.get_freeze_count() <= before
     finally:
         gc.unfreeze()
+
+
+def test_a_suites_threads_are_its_cells_not_the_next_runs(tmp_path):
+    """``timing.threads`` holds for the suite's cells; the process has its own count again
+    after them, so a later run in the same process (a notebook's) times with its own threads
+    and records them truthfully."""
+    import benchbench
+
+    suite = tmp_path / "threads.yaml"
+    suite.write_text("name: threads\ndevice: cpu\nmodels: [fassd_net_l2]\n"
+                     "resolutions: [[64, 128]]\n"
+                     "timing: {warmup: 1, min_iterations: 3, max_time_s: 0.05, threads: 2}\n")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        summary = benchbench.run_suite(suite, out_dir=tmp_path, progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    [record] = read_records(summary.run_dir / "records.jsonl")
+    assert record["status"] == "ok" and record["protocol"]["threads"] == 2

@@ -230,7 +230,7 @@ def run_cell(cell: Cell, suite: Suite, run_id: str, only: tuple[str, ...] | None
         except Exception as exc:  # noqa: BLE001 - the skip reason stays the cell's story
             record["analyse_error"] = records.one_line(exc)
         return {**record, "status": "skipped", "error": reason, "finished_at": records.now()}
-    with current_device(device):
+    with current_device(device), runtime_restored():
         return _run_stages(ctx, record)
 
 
@@ -250,6 +250,19 @@ def frozen_heap():
         yield
     finally:
         gc.unfreeze()
+
+
+@contextlib.contextmanager
+def runtime_restored():
+    """The process's CPU threads and cuDNN autotuning as they were before the cell: a suite's
+    ``timing.threads`` is the cell's, not the next run's in the same process (a notebook's, a
+    test's), which would otherwise time with it and record it as "torch default"."""
+    threads, benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = benchmark
 
 
 @contextlib.contextmanager
