@@ -11,8 +11,10 @@ os.environ["OMP_NUM_THREADS"] = "1"
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-# pytest-xdist: the tests that time models against each other run alone (tests/_turns.py)
-from _turns import ALONE, alone, pytest_collection_modifyitems, pytest_runtest_protocol  # noqa: F401
+# pytest-xdist: the tests that time models against each other run ahead of (or apart from) the
+# others (tests/_turns.py)
+from _turns import (ALONE, alone, pytest_collection, pytest_collection_modifyitems,  # noqa: F401
+                    pytest_runtest_protocol)
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -61,7 +61,7 @@ def run(suite: Path, out: Path) -> str:
     return json.loads(done.stdout)["run_dir"]
 
 
-@alone               # the A/A pair's ratio is asserted: no other test may load the machine
+@alone               # the A/A pair's ratio is asserted: the others run niced beside it
 def test_paired_gate_passes_the_same_model_and_fails_a_heavier_one(tmp_path):
     source = (EXAMPLES / "my_models.py").read_text()
     base = run(paired_checkout(tmp_path / "main", source), tmp_path / "res")
@@ -182,8 +182,9 @@ def gitlab_job(name: str) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("flavour, job, model_change, exit_code", [
+    # both time the pull request's model against main's: ahead of the other tests (tests/_turns.py)
     pytest.param("github", "paired-gate", None, 0, marks=ALONE),       # an A/A pair
-    ("gitlab", "latency-paired", "width=64", 1),
+    pytest.param("gitlab", "latency-paired", "width=64", 1, marks=ALONE),
 ])
 def test_the_ci_examples_run_as_written_on_a_local_checkout(tmp_path, flavour, job,
                                                             model_change, exit_code):

@@ -389,8 +389,13 @@ def test_a_preempted_slurm_job_is_requeued_and_runs_its_cell_again(slurm, tmp_pa
                               for p in (run_dir / "slurm").glob("*/*_log.out")),
                   what="the cell to start in its job")
         time.sleep(1)
-        for sig in ("SIGTERM", "USR2"):
-            subprocess.run(["scancel", job, "--signal", sig], env=slurm.env, check=True)
+        subprocess.run(["scancel", job, "--signal", "SIGTERM"], env=slurm.env, check=True)
+        # USR2 only once the job has taken the SIGTERM: the requeue USR2 starts is a child of
+        # the job, which a SIGTERM delivered after it would end (slurmstepd may deliver late)
+        _wait_for(lambda: any("Bypassing signal SIGTERM" in p.read_text(errors="replace")
+                              for p in (run_dir / "slurm").glob("*/*_log.*")),
+                  what="the job to take the SIGTERM")
+        subprocess.run(["scancel", job, "--signal", "USR2"], env=slurm.env, check=True)
 
     preempter = threading.Thread(target=preempt_when_running)
     preempter.start()

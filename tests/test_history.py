@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchbench import history as hist
+from conftest import alone
 from benchbench.regress import BASELINE_SCHEMA, compare, _from_history
 from test_gate import ENV, plugin_file, suite_text
 from test_report import _chromium
@@ -133,6 +134,7 @@ def bench(*args, cwd):
     return subprocess.run(["bench", *map(str, args)], cwd=cwd, capture_output=True, text=True)
 
 
+@alone          # the step is found in real timings: ahead of the others (tests/_turns.py)
 def test_saved_baselines_become_a_history_page_with_a_marked_step(tmp_path):
     """Three real runs saved as baselines of three commits, the third model with three times
     the blocks: bench history marks the step at the third commit, in headless Chromium."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchbench.cli import main
+from conftest import alone
 from benchbench.report import figures
 from benchbench.report.html import _fmt
 from benchbench.report.tables import backend_table, cells_summary, load_runs
@@ -190,8 +191,10 @@ def paired_runs(tmp_path_factory):
     return runs
 
 
-# the tests that use `paired_runs` go to one pytest-xdist worker, which makes it once
-shares_paired_runs = pytest.mark.xdist_group("test_one_truth.paired_runs")
+# the tests that use `paired_runs` time a model against its main branch's and assert the
+# verdict: they run ahead of the others (tests/_turns.py), in the one pytest-xdist worker that
+# runs every alone test, which makes the runs once
+shares_paired_runs = alone
 
 
 @shares_paired_runs
