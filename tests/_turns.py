@@ -20,15 +20,16 @@ class _Turns:
     worker, runs at ``SHARED_NICENESS``: the kernel gives the niced ones only what the alone
     test leaves, so they go on using the other core instead of waiting (the alone tests are
     dealt first, beside the rest). Lowering a niceness again needs root (CAP_SYS_NICE); where
-    that is refused, an alone test runs while no other test runs instead: the room is a
-    shared/exclusive flock, and the gate in front of it keeps newcomers out while an alone test
-    waits, so a stream of shared tests cannot starve it. In one process every test is alone
-    already: nothing to do."""
+    that is refused, or pytest itself runs at niceness 19, an alone test runs while no other
+    test runs instead: the room is a shared/exclusive flock, and the gate in front of it keeps
+    newcomers out while an alone test waits, so a stream of shared tests cannot starve it. In
+    one process every test is alone already: nothing to do."""
 
     def __init__(self, shared_dir):
         self.gate = open(shared_dir / "alone.gate", "a")
         self.room = open(shared_dir / "alone.room", "a")
         self.own_niceness = os.getpriority(os.PRIO_PROCESS, 0)
+        self.shared_niceness = min(self.own_niceness + SHARED_NICENESS, 19)
         self.held = None                       # "alone", "shared" or None
         self.exclusive = False                 # an alone test holds the room for itself
 
@@ -37,12 +38,13 @@ class _Turns:
         if self.held == want:
             return
         self.leave()
-        if alone and self._set_niceness(self.own_niceness):
+        ahead = self.own_niceness < self.shared_niceness   # not where pytest itself is niced
+        if alone and ahead and self._set_niceness(self.own_niceness):
             self._lock(exclusive=False)        # ahead of the others, not instead of them
         elif alone:
             self._lock(exclusive=True)
         else:
-            self._set_niceness(self.own_niceness + SHARED_NICENESS)
+            self._set_niceness(self.shared_niceness)
             self._lock(exclusive=False)
         self.held = want
 
@@ -64,7 +66,7 @@ class _Turns:
     def _set_niceness(value: int) -> bool:
         """This worker's niceness (its later children inherit it); False if not allowed."""
         try:
-            os.setpriority(os.PRIO_PROCESS, 0, min(value, 19))
+            os.setpriority(os.PRIO_PROCESS, 0, value)
         except PermissionError:
             return False
         return True
