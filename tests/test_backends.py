@@ -64,7 +64,7 @@ def test_onnxruntime_records_how_it_ran(four_backends):
     assert info["providers_used"] == ["CPUExecutionProvider"]
     assert info["onnx_exporter"] == "dynamo" and info["onnx_opset"] == 18
     assert info["graph_optimization_level"] == "ORT_ENABLE_ALL" and info["io_binding"] is True
-    assert info["intra_op_threads"] == 1          # the suite's threads, not ORT's default (a core each)
+    assert info["intra_op_threads"] == 1      # the suite's threads, not ORT's own (a core each)
     # the exported graph's nodes, for the work gate: TinySeg's two convolutions and its ReLU
     assert info["onnx_ops"]["Conv"] == 2 and info["onnx_ops"]["Relu"] == 1
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from benchbench import history as hist
-from conftest import alone
 from benchbench.regress import BASELINE_SCHEMA, compare, _from_history
 from test_gate import ENV, plugin_file, suite_text
 from test_report import _chromium
+from conftest import alone
 
 
 def points(levels, spread=0.01, n=5, seed=0, commits=None):

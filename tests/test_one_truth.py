@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from benchbench.cli import main
-from conftest import alone
 from benchbench.report import figures
 from benchbench.report.html import _fmt
 from benchbench.report.tables import backend_table, cells_summary, load_runs
+from conftest import alone
 
 SUITE = """\
 name: truth
@@ -194,10 +194,7 @@ def paired_runs(tmp_path_factory):
 # the tests that use `paired_runs` time a model against its main branch's and assert the
 # verdict: they run ahead of the others (tests/_turns.py), in the one pytest-xdist worker that
 # runs every alone test, which makes the runs once
-shares_paired_runs = alone
-
-
-@shares_paired_runs
+@alone
 def test_check_rests_its_verdict_on_the_pairing_and_does_not_gate_the_reference(paired_runs,
                                                                                  tmp_path):
     a, b = paired_runs
@@ -216,7 +213,7 @@ def test_check_rests_its_verdict_on_the_pairing_and_does_not_gate_the_reference(
     assert cells[CELL]["ratio"] > 1.3
 
 
-@shares_paired_runs
+@alone
 def test_compare_shows_the_numbers_check_gives(paired_runs, tmp_path):
     a, b = paired_runs
     for extra in ((), ("--metric", "latency_ms_p50")):
